@@ -1,0 +1,34 @@
+"""Model hyper-parameters, saved as `config.json` beside the weights and rebuilt from it on load."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class ModelConfig:
+    structure_channels: int = 8  # C_s of the (C_s, H/8, W/8) layout map; <= 8 keeps mixing meaningful
+    style_dim: int = 64  # D_w of the global style vector: palette, material, grain
+    enc_channels: tuple[int, int] = (64, 128)  # encoder widths at 1/4 and 1/8 resolution
+    enc_blocks: tuple[int, int] = (1, 2)  # residual blocks at those two resolutions
+    dec_channels: tuple[int, int, int] = (128, 64, 32)  # decoder widths at 1/8, 1/4, 1/2
+    dec_blocks: tuple[int, int] = (2, 2)  # style-modulated residual blocks at 1/8 and 1/4
+    norm_groups: int = 8  # GroupNorm groups; the style then re-scales the normalised features
+    style_directions: int = 8  # principal style directions stored with the weights for "explore"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def tiny(cls) -> ModelConfig:
+        """A few channels: for unit tests, seconds on a CPU."""
+        return cls(
+            structure_channels=4,
+            style_dim=8,
+            enc_channels=(8, 16),
+            enc_blocks=(1, 1),
+            dec_channels=(16, 8, 8),
+            dec_blocks=(1, 1),
+            norm_groups=4,
+            style_directions=4,
+        )

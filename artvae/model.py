@@ -1,0 +1,225 @@
+"""The ArtVAE network: a two-level variational autoencoder for textures and artwork.
+
+An image becomes a *structure* map `s` (C_s, H/8, W/8), where things are, and a global *style*
+vector `w` (D_w,), what they look like. Both have diagonal-Gaussian posteriors. The decoder is
+fully convolutional; the style modulates its normalised features at every block (FiLM), and the
+style may be given per pixel, so one canvas can ramp from one style to another. Circular padding
+(`tileable=True`) makes the decoded image wrap around without a seam.
+
+Speed shapes the layout: the encoder starts with a pixel-unshuffle (no full-resolution convs), and
+the decoder's widest layers run at 1/8 and 1/4 resolution, ending in a pixel-shuffle.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .config import ModelConfig
+
+DOWNSCALE = 8  # structure map resolution relative to the image
+
+
+class DiagonalGaussian:
+    """A diagonal-Gaussian posterior from concatenated (mean, logvar) along `dim`."""
+
+    def __init__(self, params: torch.Tensor, dim: int = 1):
+        self.mean, logvar = params.chunk(2, dim=dim)
+        self.logvar = logvar.clamp(-20.0, 10.0)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(
+            self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype
+        )
+        return self.mean + self.std * noise
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) summed over all but the batch dimension: (B,)."""
+        kl = 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+        return kl.flatten(1).sum(1)
+
+
+class Conv(nn.Conv2d):
+    """3x3 (or kxk) convolution whose padding is zeros or circular, chosen per call."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1):
+        super().__init__(cin, cout, kernel, stride=stride, padding=0)
+        self.pad = kernel // 2
+
+    def forward(self, x: torch.Tensor, tileable: bool = False) -> torch.Tensor:
+        if tileable and self.pad:
+            x = F.pad(x, (self.pad,) * 4, mode="circular")
+            return F.conv2d(x, self.weight, self.bias, self.stride)
+        # zero padding inside the conv kernel: an explicit F.pad costs a quarter of a decode
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding=self.pad)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block; with `style_dim`, FiLM-modulated by a style (map)."""
+
+    def __init__(self, channels: int, groups: int, style_dim: int = 0):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, channels, affine=style_dim == 0)
+        self.conv1 = Conv(channels, channels)
+        self.norm2 = nn.GroupNorm(groups, channels, affine=style_dim == 0)
+        self.conv2 = Conv(channels, channels)
+        # style -> per-channel (scale, shift) for both norms; zero-init: starts as plain norm
+        self.film = nn.Conv2d(style_dim, 4 * channels, 1) if style_dim else None
+        if self.film is not None:
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+
+    def forward(
+        self, x: torch.Tensor, style: torch.Tensor | None = None, tileable: bool = False
+    ) -> torch.Tensor:
+        h1, h2 = self.norm1(x), None
+        if self.film is not None:
+            # style: (B, D_w, 1, 1) or (B, D_w, h, w) resized to x -> (B, 4C, h, w)
+            s1, b1, s2, b2 = self.film(_fit_style(style, x)).chunk(4, dim=1)
+            h1 = h1 * (1 + s1) + b1
+        h = self.conv1(F.silu(h1), tileable)
+        h2 = self.norm2(h)
+        if self.film is not None:
+            h2 = h2 * (1 + s2) + b2
+        return x + self.conv2(F.silu(h2), tileable)
+
+
+def _fit_style(style: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A global (B, D) or spatial (B, D, h, w) style -> broadcastable against x (B, C, H, W)."""
+    if style.dim() == 2:
+        return style[:, :, None, None]
+    if style.shape[-2:] == x.shape[-2:] or style.shape[-2:] == (1, 1):
+        return style
+    return F.interpolate(style, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class Encoder(nn.Module):
+    """(B, 3, H, W) in [-1, 1] -> structure params (B, 2C_s, H/8, W/8), style params (B, 2D_w)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c4, c8 = cfg.enc_channels
+        g = cfg.norm_groups
+        self.stem = Conv(3 * 16, c4)  # after pixel-unshuffle by 4: (B, 48, H/4, W/4)
+        self.blocks4 = nn.ModuleList(ResBlock(c4, g) for _ in range(cfg.enc_blocks[0]))
+        self.down = Conv(c4, c8, kernel=3, stride=2)  # -> H/8
+        self.blocks8 = nn.ModuleList(ResBlock(c8, g) for _ in range(cfg.enc_blocks[1]))
+        self.structure_head = nn.Sequential(
+            nn.GroupNorm(g, c8), nn.SiLU(), nn.Conv2d(c8, 2 * cfg.structure_channels, 1)
+        )
+        # style: a further stride-2 stage, then mean and std pooling (texture statistics)
+        self.style_down = Conv(c8, c8, kernel=3, stride=2)
+        self.style_head = nn.Sequential(
+            nn.Linear(4 * c8, 2 * c8), nn.SiLU(), nn.Linear(2 * c8, 2 * cfg.style_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.stem(F.pixel_unshuffle(x, 4))
+        for block in self.blocks4:
+            h = block(h)
+        h = self.down(h)
+        for block in self.blocks8:
+            h = block(h)
+        structure = self.structure_head(h)  # (B, 2C_s, H/8, W/8)
+        g = F.silu(self.style_down(F.silu(h)))  # (B, c8, H/16, W/16)
+        stats = [h.mean((2, 3)), h.std((2, 3)), g.mean((2, 3)), g.std((2, 3))]
+        style = self.style_head(torch.cat(stats, dim=1))  # (B, 2D_w)
+        return structure, style
+
+
+class Decoder(nn.Module):
+    """structure (B, C_s, h, w) + style (B, D_w) or (B, D_w, h', w') -> image (B, 3, 8h, 8w)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c8, c4, c2 = cfg.dec_channels
+        g, d = cfg.norm_groups, cfg.style_dim
+        self.stem = Conv(cfg.structure_channels, c8)
+        self.blocks8 = nn.ModuleList(ResBlock(c8, g, d) for _ in range(cfg.dec_blocks[0]))
+        self.up4 = Conv(c8, c4)
+        self.blocks4 = nn.ModuleList(ResBlock(c4, g, d) for _ in range(cfg.dec_blocks[1]))
+        self.up2 = Conv(c4, c2)
+        self.film2 = nn.Conv2d(d, 2 * c2, 1)  # the style also sets the last stage's colours
+        self.out = Conv(c2, 3 * 4)  # -> pixel-shuffle by 2 -> (B, 3, H, W)
+
+    def forward(
+        self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False
+    ) -> torch.Tensor:
+        h = self.stem(structure, tileable)
+        for block in self.blocks8:
+            h = block(h, style, tileable)
+        h = self.up4(F.interpolate(h, scale_factor=2.0, mode="nearest"), tileable)
+        for block in self.blocks4:
+            h = block(h, style, tileable)
+        h = self.up2(F.interpolate(F.silu(h), scale_factor=2.0, mode="nearest"), tileable)
+        scale, shift = self.film2(_fit_style(style, h)).chunk(2, dim=1)
+        h = F.silu(h * (1 + scale) + shift)
+        return F.pixel_shuffle(self.out(h, tileable), 2)
+
+
+class ArtVAE(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="artvae",
+    tags=["texture", "vae", "art-style"],
+    repo_url="https://github.com/artvae/artvae",
+    license="gpl-3.0",
+):
+    """The two-level texture VAE. Images are (B, 3, H, W) in [-1, 1], H and W multiples of 8."""
+
+    def __init__(self, config: ModelConfig | dict | None = None):
+        super().__init__()
+        if config is None:
+            config = ModelConfig()
+        elif isinstance(config, dict):
+            config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        # principal directions of the training styles, filled in at export (explore sliders)
+        k, d = config.style_directions, config.style_dim
+        self.register_buffer("style_mean", torch.zeros(d))
+        self.register_buffer("style_basis", torch.zeros(k, d))  # rows: unit directions
+        self.register_buffer("style_spread", torch.ones(k))  # std of the styles along each row
+
+    def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
+        """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w)."""
+        structure, style = self.encoder(x)
+        return DiagonalGaussian(structure), DiagonalGaussian(style)
+
+    def decode(
+        self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False
+    ) -> torch.Tensor:
+        """(structure, style) -> (B, 3, 8h, 8w) in about [-1, 1]; tileable wraps around."""
+        return self.decoder(structure, style, tileable)
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, DiagonalGaussian, DiagonalGaussian]:
+        """Sampled reconstruction for training: (image, structure posterior, style posterior)."""
+        q_s, q_w = self.encode(x)
+        return self.decode(q_s.sample(generator), q_w.sample(generator)), q_s, q_w
+
+    @staticmethod
+    def to_model_range(images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] -> [-1, 1]"""
+        return images * 2.0 - 1.0
+
+    @staticmethod
+    def to_image_range(images: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] -> [0, 1], clamped"""
+        return ((images + 1.0) * 0.5).clamp(0.0, 1.0)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> ArtVAE:  # noqa: D102 - strict by default
+        kwargs.setdefault("strict", True)
+        return super().from_pretrained(*args, **kwargs)
