@@ -20,6 +20,11 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        """Inverse of `to_dict`; JSON turns the tuples into lists."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    @classmethod
     def tiny(cls) -> ModelConfig:
         """A few channels: for unit tests, seconds on a CPU."""
         return cls(

@@ -131,7 +131,7 @@ class Encoder(nn.Module):
             h = block(h)
         structure = self.structure_head(h)  # (B, 2C_s, H/8, W/8)
         g = F.silu(self.style_down(F.silu(h)))  # (B, c8, H/16, W/16)
-        stats = [h.mean((2, 3)), h.std((2, 3)), g.mean((2, 3)), g.std((2, 3))]
+        stats = [h.mean((2, 3)), h.std((2, 3), correction=0), g.mean((2, 3)), g.std((2, 3), correction=0)]
         style = self.style_head(torch.cat(stats, dim=1))  # (B, 2D_w)
         return structure, style
 
@@ -181,7 +181,7 @@ class ArtVAE(
         if config is None:
             config = ModelConfig()
         elif isinstance(config, dict):
-            config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+            config = ModelConfig.from_dict(config)
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
@@ -190,6 +190,9 @@ class ArtVAE(
         self.register_buffer("style_mean", torch.zeros(d))
         self.register_buffer("style_basis", torch.zeros(k, d))  # rows: unit directions
         self.register_buffer("style_spread", torch.ones(k))  # std of the styles along each row
+        # per-channel statistics of training structure maps: seeded samples are drawn from them
+        self.register_buffer("structure_mean", torch.zeros(config.structure_channels))
+        self.register_buffer("structure_std", torch.ones(config.structure_channels))
 
     def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
         """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w)."""

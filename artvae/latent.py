@@ -1,0 +1,192 @@
+"""Latent codes and the pure maths over them: mix, blend, spatial style ramps, resizing, tiling.
+
+A `Code` is what the encoder makes of an image: a structure map (where things are) and a style
+vector (what they look like). Every operation here is a pure function from codes to a code; the
+engine decodes the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .model import DOWNSCALE
+
+
+@dataclass(frozen=True)
+class Code:
+    structure: torch.Tensor  # (B, C_s, h, w): the layout map at 1/8 resolution
+    style: torch.Tensor  # (B, D_w) global, or (B, D_w, h, w) varying across the canvas
+    size: tuple[int, int]  # (H, W) of the image it decodes to, <= (8h, 8w)
+
+    @classmethod
+    def full_size(cls, structure: torch.Tensor, style: torch.Tensor) -> Code:
+        """A code whose image covers the whole structure map."""
+        h, w = structure.shape[-2:]
+        return cls(structure, style, (h * DOWNSCALE, w * DOWNSCALE))
+
+
+def _fit_structure(structure: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C_s, h, w) -> (B, C_s, *size): bilinear resampling of the layout map."""
+    if tuple(structure.shape[-2:]) == tuple(size):
+        return structure
+    return F.interpolate(structure, size=size, mode="bilinear", align_corners=False)
+
+
+def _keep_spread(
+    mixed: torch.Tensor, sources: list[torch.Tensor], weights: list[float]
+) -> torch.Tensor:
+    """Re-scale a weighted average of structure maps, channel by channel, to the weighted
+    spread of its sources. Averaging unrelated maps shrinks their spread (they partly cancel),
+    which decodes washed out and blurry; identical sources come back unchanged."""
+    target = sum(w * s.std(dim=(-2, -1), keepdim=True) for w, s in zip(weights, sources))
+    mean = mixed.mean(dim=(-2, -1), keepdim=True)
+    spread = mixed.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    return mean + (mixed - mean) * (target / spread)
+
+
+def _mix_styles(
+    styles: list[torch.Tensor], weights: list[float], centre: torch.Tensor
+) -> torch.Tensor:
+    """Weighted combination of style vectors around `centre` (the training mean) whose distance
+    from the centre is the weighted mean of theirs: a spherical, not a shrinking, average."""
+    offsets = [s - centre for s in styles]
+    mixed = sum(w * o for w, o in zip(weights, offsets))
+    length = sum(w * o.norm(dim=1, keepdim=True) for w, o in zip(weights, offsets))
+    return centre + mixed * (length / mixed.norm(dim=1, keepdim=True).clamp_min(1e-6))
+
+
+def normalise_weights(weights: list[float] | torch.Tensor) -> list[float]:
+    """Non-negative weights scaled to sum to one."""
+    weights = [float(w) for w in weights]
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("mix weights must be >= 0 and not all zero")
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def mix(
+    codes: list[Code],
+    weights: list[float],
+    structure_from: int | None = 0,
+    style_centre: torch.Tensor | None = None,
+) -> Code:
+    """Style = weighted mix of the codes' styles; structure = codes[structure_from]'s, or (None)
+    a weighted mix of all structures resized to the first's size."""
+    if len(codes) != len(weights) or not codes:
+        raise ValueError("give one weight per texture")
+    weights = normalise_weights(weights)
+    centre = style_centre if style_centre is not None else torch.zeros_like(codes[0].style)
+    style = _mix_styles([c.style for c in codes], weights, centre)
+    if structure_from is not None:
+        base = codes[structure_from]
+        return Code(base.structure, style, base.size)
+    size = codes[0].structure.shape[-2:]
+    maps = [_fit_structure(c.structure, size) for c in codes]
+    structure = _keep_spread(sum(w * m for w, m in zip(weights, maps)), maps, weights)
+    return Code(structure, style, codes[0].size)
+
+
+BLEND_MODES = ("full", "style", "spatial")
+
+
+def spatial_ramp(
+    size: tuple[int, int], t: float, shape: str = "left-right", softness: float = 0.35
+) -> torch.Tensor:
+    """(1, 1, h, w) weights of B across a canvas: 0 = A, 1 = B. `t` moves the transition
+    through the canvas (0: all A, 1: all B); `shape` is "left-right" or "radial"."""
+    h, w = size
+    if shape == "left-right":
+        position = torch.linspace(0.0, 1.0, w).expand(h, w)
+    elif shape == "radial":
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        position = (xs.pow(2) + ys.pow(2)).sqrt() / 2**0.5
+    else:
+        raise ValueError(f"unknown ramp shape {shape!r}: use 'left-right' or 'radial'")
+    # the edge sweeps from beyond one side (t=0) to beyond the other (t=1)
+    edge = -softness + t * (1.0 + 2 * softness)
+    ramp = ((edge - position) / softness + 0.5).clamp(0.0, 1.0)
+    return (ramp * ramp * (3 - 2 * ramp))[None, None]  # smoothstep
+
+
+def blend(
+    a: Code,
+    b: Code,
+    t: float,
+    mode: str = "full",
+    style_centre: torch.Tensor | None = None,
+    ramp: str = "left-right",
+) -> Code:
+    """A -> B at `t` in [0, 1]. full: layout and style move together; style: A's layout, the
+    style moves; spatial: one canvas of A's layout whose style ramps from A to B across it."""
+    if not 0.0 <= t <= 1.0:
+        raise ValueError("t must be between 0 and 1")
+    centre = style_centre if style_centre is not None else torch.zeros_like(a.style)
+    if mode == "full":
+        b_structure = _fit_structure(b.structure, a.structure.shape[-2:])
+        maps, weights = [a.structure, b_structure], [1.0 - t, t]
+        structure = _keep_spread((1 - t) * a.structure + t * b_structure, maps, weights)
+        return Code(structure, _mix_styles([a.style, b.style], weights, centre), a.size)
+    if mode == "style":
+        return Code(a.structure, _mix_styles([a.style, b.style], [1.0 - t, t], centre), a.size)
+    if mode == "spatial":
+        weight_b = spatial_ramp(a.structure.shape[-2:], t, ramp)  # (1, 1, h, w)
+        style_a, style_b = a.style[..., None, None], b.style[..., None, None]  # (B, D, 1, 1)
+        offsets = [style_a - centre[..., None, None], style_b - centre[..., None, None]]
+        mixed = (1 - weight_b) * offsets[0] + weight_b * offsets[1]  # (B, D, h, w)
+        length = (1 - weight_b) * offsets[0].norm(dim=1, keepdim=True) + weight_b * offsets[1].norm(
+            dim=1, keepdim=True
+        )
+        style = centre[..., None, None] + mixed * length / mixed.norm(
+            dim=1, keepdim=True
+        ).clamp_min(1e-6)
+        return Code(a.structure, style, a.size)
+    raise ValueError(f"unknown blend mode {mode!r}: use one of {', '.join(BLEND_MODES)}")
+
+
+def resize(code: Code, size: tuple[int, int], tile: bool = True) -> Code:
+    """The code for an output of `size` (H, W): the structure map is repeated (tile=True, keeps
+    the texture's scale) or stretched to the new size."""
+    h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)  # ceil: the crop trims the rest
+    structure = code.structure
+    if tile:
+        reps = (-(-h // structure.shape[-2]), -(-w // structure.shape[-1]))
+        structure = structure.repeat(1, 1, *reps)[..., :h, :w]
+    else:
+        structure = _fit_structure(structure, (h, w))
+    style = code.style
+    if style.dim() == 4:
+        style = F.interpolate(style, size=(h, w), mode="bilinear", align_corners=False)
+    return Code(structure, style, tuple(size))
+
+
+def sample(
+    structure_mean: torch.Tensor,
+    structure_std: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_basis: torch.Tensor,
+    style_spread: torch.Tensor,
+    size: tuple[int, int],
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+) -> Code:
+    """A seeded random texture: structure drawn per channel from the training statistics, style
+    from the Gaussian spanned by the principal training-style directions."""
+    h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)
+    noise = torch.randn(1, structure_mean.numel(), h, w, generator=generator)
+    structure = (
+        structure_mean[None, :, None, None]
+        + temperature * structure_std[None, :, None, None] * noise
+    )
+    coords = torch.randn(1, style_basis.shape[0], generator=generator) * temperature
+    return Code(structure, explore(style_mean[None], style_basis, style_spread, coords), size)
+
+
+def explore(
+    style: torch.Tensor, basis: torch.Tensor, spread: torch.Tensor, coords: torch.Tensor
+) -> torch.Tensor:
+    """Move styles (B, D_w) along principal directions (K, D_w) by coords (B, K) in units of the
+    training styles' spread along each direction."""
+    return style + (coords * spread) @ basis

@@ -1,0 +1,100 @@
+"""Latent maths: mix, blend, ramps, resizing, sampling."""
+
+import pytest
+import torch
+
+from artvae.latent import Code, blend, mix, resize, sample, spatial_ramp
+
+
+def make_code(seed: int, size=(4, 6)) -> Code:
+    g = torch.Generator().manual_seed(seed)
+    return Code.full_size(torch.randn(1, 4, *size, generator=g), torch.randn(1, 8, generator=g))
+
+
+def test_mix_with_one_hot_weights_reproduces_input():
+    a, b = make_code(0), make_code(1)
+    out = mix([a, b], [0.0, 1.0], structure_from=1)
+    assert torch.allclose(out.style, b.style, atol=1e-6)
+    assert torch.equal(out.structure, b.structure)
+
+
+def test_mix_weights_are_normalised():
+    a, b = make_code(0), make_code(1)
+    assert torch.allclose(mix([a, b], [1, 3]).style, mix([a, b], [0.25, 0.75]).style)
+
+
+def test_mix_of_a_texture_with_itself_is_that_texture():
+    a = make_code(0)
+    out = mix([a, a], [0.3, 0.7], structure_from=None)
+    assert torch.allclose(out.structure, a.structure, atol=1e-5)
+    assert torch.allclose(out.style, a.style, atol=1e-5)
+
+
+def test_mix_keeps_the_spread_of_unrelated_structures():
+    a, b = make_code(0, (16, 16)), make_code(1, (16, 16))
+    out = mix([a, b], [0.5, 0.5], structure_from=None)
+    plain = 0.5 * (a.structure + b.structure)
+    assert plain.std() < 0.85 * a.structure.std()  # the plain average washes out
+    expected = 0.5 * (a.structure.std() + b.structure.std()).item()
+    assert out.structure.std().item() == pytest.approx(expected, rel=0.05)
+
+
+def test_mix_rejects_negative_or_zero_weights():
+    with pytest.raises(ValueError):
+        mix([make_code(0), make_code(1)], [-1.0, 2.0])
+    with pytest.raises(ValueError):
+        mix([make_code(0), make_code(1)], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("mode", ["full", "style", "spatial"])
+def test_blend_endpoints_reproduce_inputs(mode):
+    a, b = make_code(0), make_code(1)
+    start, end = blend(a, b, 0.0, mode), blend(a, b, 1.0, mode)
+    assert torch.allclose(start.structure, a.structure, atol=1e-5)
+    assert torch.allclose(start.style.expand_as(end.style) if mode == "spatial" else start.style,
+                          a.style[..., None, None].expand_as(end.style) if mode == "spatial"
+                          else a.style, atol=1e-5)
+    if mode == "full":
+        assert torch.allclose(end.structure, b.structure, atol=1e-5)
+    expected_end = b.style[..., None, None].expand_as(end.style) if mode == "spatial" else b.style
+    assert torch.allclose(end.style, expected_end, atol=1e-5)
+
+
+def test_blend_style_mode_keeps_layout():
+    a, b = make_code(0), make_code(1)
+    assert torch.equal(blend(a, b, 0.5, "style").structure, a.structure)
+
+
+def test_blend_rejects_unknown_mode_and_bad_t():
+    with pytest.raises(ValueError, match="mode"):
+        blend(make_code(0), make_code(1), 0.5, "sideways")
+    with pytest.raises(ValueError):
+        blend(make_code(0), make_code(1), 1.5)
+
+
+@pytest.mark.parametrize("shape", ["left-right", "radial"])
+def test_spatial_ramp_is_monotonic_and_moves_with_t(shape):
+    ramp = spatial_ramp((8, 16), 0.5, shape)[0, 0]
+    line = ramp[4] if shape == "left-right" else ramp[4, 8:]
+    assert (line[1:] <= line[:-1] + 1e-6).all()  # A on the left (centre), B on the right (rim)
+    assert spatial_ramp((8, 16), 0.2, shape).mean() < spatial_ramp((8, 16), 0.8, shape).mean()
+    assert spatial_ramp((8, 16), 0.0, shape).max() == 0
+    assert spatial_ramp((8, 16), 1.0, shape).min() == 1
+
+
+def test_resize_tiles_the_structure_to_any_size():
+    a = make_code(0, (4, 4))
+    big = resize(a, (100, 70))
+    assert big.structure.shape[-2:] == (13, 9)
+    assert big.size == (100, 70)
+    assert torch.equal(big.structure[..., 4:8, 0:4], a.structure)
+
+
+def test_sample_is_seeded():
+    stats = (torch.zeros(4), torch.ones(4), torch.zeros(8), torch.eye(8)[:3], torch.ones(3))
+    one = sample(*stats, size=(64, 64), generator=torch.Generator().manual_seed(7))
+    two = sample(*stats, size=(64, 64), generator=torch.Generator().manual_seed(7))
+    other = sample(*stats, size=(64, 64), generator=torch.Generator().manual_seed(8))
+    assert torch.equal(one.structure, two.structure) and torch.equal(one.style, two.style)
+    assert not torch.equal(one.structure, other.structure)
+    assert one.structure.shape == (1, 4, 8, 8) and one.style.shape == (1, 8)
