@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass
 class ModelConfig:
-    structure_channels: int = 8  # C_s of the (C_s, H/8, W/8) layout map; <= 8 keeps mixing meaningful
+    structure_channels: int = 8  # C_s of the (C_s, H/8, W/8) layout map; <= 8 keeps mixing sane
     style_dim: int = 64  # D_w of the global style vector: palette, material, grain
     enc_channels: tuple[int, int] = (64, 128)  # encoder widths at 1/4 and 1/8 resolution
     enc_blocks: tuple[int, int] = (1, 2)  # residual blocks at those two resolutions

@@ -22,7 +22,7 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Reduced precision for the forward pass: bf16 on CUDA that has it, fp16 on MPS, none on CPU."""
+    """Reduced precision for a forward pass: bf16 on CUDA that has it, fp16 on MPS, none on CPU."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":

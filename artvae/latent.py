@@ -41,7 +41,9 @@ def _keep_spread(
     """Re-scale a weighted average of structure maps, channel by channel, to the weighted
     spread of its sources. Averaging unrelated maps shrinks their spread (they partly cancel),
     which decodes washed out and blurry; identical sources come back unchanged."""
-    target = sum(w * s.std(dim=(-2, -1), keepdim=True) for w, s in zip(weights, sources))
+    target = sum(
+        w * s.std(dim=(-2, -1), keepdim=True) for w, s in zip(weights, sources, strict=True)
+    )
     mean = mixed.mean(dim=(-2, -1), keepdim=True)
     spread = mixed.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
     return mean + (mixed - mean) * (target / spread)
@@ -53,8 +55,8 @@ def _mix_styles(
     """Weighted combination of style vectors around `centre` (the training mean) whose distance
     from the centre is the weighted mean of theirs: a spherical, not a shrinking, average."""
     offsets = [s - centre for s in styles]
-    mixed = sum(w * o for w, o in zip(weights, offsets))
-    length = sum(w * o.norm(dim=1, keepdim=True) for w, o in zip(weights, offsets))
+    mixed = sum(w * o for w, o in zip(weights, offsets, strict=True))
+    length = sum(w * o.norm(dim=1, keepdim=True) for w, o in zip(weights, offsets, strict=True))
     return centre + mixed * (length / mixed.norm(dim=1, keepdim=True).clamp_min(1e-6))
 
 
@@ -85,7 +87,7 @@ def mix(
         return Code(base.structure, style, base.size)
     size = codes[0].structure.shape[-2:]
     maps = [_fit_structure(c.structure, size) for c in codes]
-    structure = _keep_spread(sum(w * m for w, m in zip(weights, maps)), maps, weights)
+    structure = _keep_spread(sum(w * m for w, m in zip(weights, maps, strict=True)), maps, weights)
     return Code(structure, style, codes[0].size)
 
 

@@ -131,7 +131,13 @@ class Encoder(nn.Module):
             h = block(h)
         structure = self.structure_head(h)  # (B, 2C_s, H/8, W/8)
         g = F.silu(self.style_down(F.silu(h)))  # (B, c8, H/16, W/16)
-        stats = [h.mean((2, 3)), h.std((2, 3), correction=0), g.mean((2, 3)), g.std((2, 3), correction=0)]
+        # population std: defined even when a small input leaves a single pixel
+        stats = [
+            h.mean((2, 3)),
+            h.std((2, 3), correction=0),
+            g.mean((2, 3)),
+            g.std((2, 3), correction=0),
+        ]
         style = self.style_head(torch.cat(stats, dim=1))  # (B, 2D_w)
         return structure, style
 
@@ -223,6 +229,7 @@ class ArtVAE(
         return ((images + 1.0) * 0.5).clamp(0.0, 1.0)
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs) -> ArtVAE:  # noqa: D102 - strict by default
+    def from_pretrained(cls, *args, **kwargs) -> ArtVAE:
+        """As the mixin's, but strict: a missing or unexpected weight is an error."""
         kwargs.setdefault("strict", True)
         return super().from_pretrained(*args, **kwargs)

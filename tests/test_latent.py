@@ -51,9 +51,11 @@ def test_blend_endpoints_reproduce_inputs(mode):
     a, b = make_code(0), make_code(1)
     start, end = blend(a, b, 0.0, mode), blend(a, b, 1.0, mode)
     assert torch.allclose(start.structure, a.structure, atol=1e-5)
-    assert torch.allclose(start.style.expand_as(end.style) if mode == "spatial" else start.style,
-                          a.style[..., None, None].expand_as(end.style) if mode == "spatial"
-                          else a.style, atol=1e-5)
+    assert torch.allclose(
+        start.style.expand_as(end.style) if mode == "spatial" else start.style,
+        a.style[..., None, None].expand_as(end.style) if mode == "spatial" else a.style,
+        atol=1e-5,
+    )
     if mode == "full":
         assert torch.allclose(end.structure, b.structure, atol=1e-5)
     expected_end = b.style[..., None, None].expand_as(end.style) if mode == "spatial" else b.style

@@ -81,5 +81,5 @@ def test_loading_is_strict(model, tmp_path):
     weights = load_file(tmp_path / "model.safetensors")
     weights.pop("decoder.out.weight")
     save_file(weights, tmp_path / "model.safetensors")
-    with pytest.raises(RuntimeError, match="decoder.out.weight"):
+    with pytest.raises(RuntimeError, match=r"decoder\.out\.weight"):
         ArtVAE.from_pretrained(tmp_path)

@@ -1,0 +1,156 @@
+"""`python -m artvae <command>`: the command line.
+
+Model commands live here (reconstruct, bench, evaluate, train, export, publish); the playground
+commands (blend, mix, sample) are added by `cli.py`. Every command that runs the model takes
+`--weights` (a folder or Hub `repo_id[@revision]`; default $ARTVAE_WEIGHTS, then the bundled
+checkpoint) and `--device`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import cli
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", help="folder or Hub repo_id[@revision] (default: bundled)")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+
+    engine = Engine(args.weights, args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.images:
+        out = args.out / (Path(path).stem + ".png")
+        save_png(engine.reconstruct(path, tileable=args.tileable), out)
+        print(out)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import run
+    from .engine import Engine
+
+    run(Engine(args.weights, args.device), as_json=args.json, repeats=args.repeats)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .evaluate import run
+
+    run(Engine(args.weights, args.device).model, args.data, args.card)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .train import TrainConfig, train, with_overrides
+
+    cfg = with_overrides(
+        TrainConfig.preset(args.preset),
+        steps=args.steps,
+        seed=args.seed,
+        batch_pairs=args.batch_pairs,
+        crop=args.crop,
+        lr=args.lr,
+        gan_start=args.gan_start,
+    )
+    train(cfg, args.data, args.run_dir, args.device)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import export
+    from .hub import BUNDLED_WEIGHTS
+
+    export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device)
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    from .hub import BUNDLED_WEIGHTS, publish
+
+    print(publish(args.weights or BUNDLED_WEIGHTS, args.repo_id, private=args.private))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m artvae",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("reconstruct", help="encode and decode images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--out", type=Path, required=True, help="folder for <name>.png")
+    p.add_argument("--tileable", action="store_true", help="decode with wrap-around padding")
+    add_model_options(p)
+    p.set_defaults(run=cmd_reconstruct)
+
+    p = commands.add_parser("bench", help="median encode/decode latency, batch 1")
+    p.add_argument("--json", action="store_true", help="only the JSON line")
+    p.add_argument("--repeats", type=int, default=20)
+    add_model_options(p)
+    p.set_defaults(run=cmd_bench)
+
+    p = commands.add_parser("evaluate", help="quality on held-out textures, with baselines")
+    p.add_argument("--data", type=Path, required=True, help="corpus folder (or any images)")
+    p.add_argument("--card", type=Path, help="also write the table into this model card")
+    add_model_options(p)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("train", help="train (or resume) a model")
+    p.add_argument("--data", type=Path, default=Path("data/textures"))
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path("runs/default"),
+        help="run folder: resumes from its last.pt when present",
+    )
+    p.add_argument("--preset", default="default", choices=["default", "tiny"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-pairs", type=int)
+    p.add_argument("--crop", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--gan-start", type=int, help="step at which the discriminator joins")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("export", help="a run's EMA weights -> a save_pretrained folder")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    p.add_argument("--out", type=Path, help="default: the bundled checkpoints/artvae-textures")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/textures"),
+        help="corpus whose training styles give the explore directions",
+    )
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("publish", help="push a checkpoint folder to the Hugging Face Hub")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--weights", type=Path, help="folder to push (default: the bundled one)")
+    p.set_defaults(run=cmd_publish)
+
+    cli.add_commands(commands, add_model_options)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .hub import WeightsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError, WeightsError) as error:
+        # errors meant for people (bad image, missing corpus, weights not found) without a trace
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Latency benchmark: median milliseconds to encode and decode one image, batch 1.
+
+`python -m artvae bench --json` times the model as the engine runs it (device, dtype and memory
+layout included) at 256 and 512 px, and prints one JSON object as its last line, plus peak memory.
+It is a benchmark to report, not a test: timings on a shared machine vary.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+
+import torch
+
+from .engine import Engine
+
+SIZES = (256, 512)
+
+
+def _median_ms(fn, device: torch.device, repeats: int) -> float:
+    for _ in range(3):  # warm-up: oneDNN / cuDNN pick their kernels on the first calls
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 2)
+
+
+def bench(engine: Engine, repeats: int = 20) -> dict:
+    """Median encode/decode ms at each size, on the engine's device."""
+    model, device = engine.model, engine.device
+    result = {
+        "encode_ms": {},
+        "decode_ms": {},
+        "device": str(device),
+        "dtype": str(engine.dtype or torch.float32).replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+    }
+    generator = torch.Generator().manual_seed(0)
+    for size in SIZES:
+        x = (torch.rand(1, 3, size, size, generator=generator) * 2 - 1).to(device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), engine.autocast():
+            q_s, q_w = model.encode(x)
+            s, w = q_s.mode().contiguous(memory_format=torch.channels_last), q_w.mode()
+            encode = lambda x=x: model.encode(x)  # noqa: E731 - bound per size
+            decode = lambda s=s, w=w: model.decode(s, w)  # noqa: E731
+            result["encode_ms"][str(size)] = _median_ms(encode, device, repeats)
+            result["decode_ms"][str(size)] = _median_ms(decode, device, repeats)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if device.type == "cuda":
+        result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    result["parameters"] = sum(p.numel() for p in model.parameters())
+    return result
+
+
+def run(engine: Engine, as_json: bool, repeats: int = 20) -> dict:
+    result = bench(engine, repeats)
+    if not as_json:
+        for op in ("encode_ms", "decode_ms"):
+            for size, ms in result[op].items():
+                print(f"{op[:-3]:>6} {size}x{size}: {ms:8.2f} ms")
+    print(json.dumps(result))
+    return result

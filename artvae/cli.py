@@ -1,0 +1,107 @@
+"""The playground commands of `python -m artvae`: blend, mix and sample.
+
+Thin adapters from command-line arguments to the engine's operations; `__main__.py` adds them
+to its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from .latent import BLEND_MODES
+
+
+def cmd_blend(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+
+    engine = Engine(args.weights, args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frames = engine.blend_frames(args.a, args.b, args.steps, args.mode, tileable=args.tileable)
+    for i, frame in enumerate(frames):
+        save_png(frame, args.out / f"{i:03d}.png")
+    print(f"{len(frames)} frames in {args.out}")
+
+
+def cmd_mix(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+
+    if len(args.mix_weights) != len(args.images):
+        raise ValueError(
+            f"give one weight per image: {len(args.images)} images, {len(args.mix_weights)} weights"
+        )
+    engine = Engine(args.weights, args.device)
+    image = engine.mix(
+        args.images, args.mix_weights, structure_from=args.structure_from, tileable=args.tileable
+    )
+    print(save_png(image, args.out))
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+
+    engine = Engine(args.weights, args.device)
+    image = engine.sample(
+        args.seed, (args.size, args.size), tileable=args.tileable, temperature=args.temperature
+    )
+    print(
+        save_png(
+            image,
+            args.out,
+            recipe={
+                "op": "sample",
+                "seed": args.seed,
+                "size": args.size,
+                "tileable": args.tileable,
+                "weights": engine.weights,
+            },
+        )
+    )
+
+
+def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register blend, mix and sample on the `python -m artvae` sub-parsers."""
+    p = commands.add_parser("blend", help="morph frames from texture A to texture B")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--steps", type=int, default=8, help="frames are 0..steps (steps + 1 files)")
+    p.add_argument("--out", type=Path, required=True, help="folder for 000.png, 001.png ...")
+    p.add_argument("--mode", choices=BLEND_MODES, default="full")
+    p.add_argument("--tileable", action="store_true")
+    add_model_options(p)
+    p.set_defaults(run=cmd_blend)
+
+    p = commands.add_parser("mix", help="mix the styles of several textures")
+    p.add_argument("images", nargs="+")
+    p.add_argument(
+        "--weights",
+        dest="mix_weights",
+        type=float,
+        nargs="+",
+        required=True,
+        help="one weight per image (normalised to sum to 1)",
+    )
+    p.add_argument(
+        "--structure-from",
+        type=int,
+        default=0,
+        help="index of the image giving the layout; -1 mixes the layouts too",
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tileable", action="store_true")
+    p.add_argument("--model", dest="weights", help="weights folder or Hub repo_id[@revision]")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    p.set_defaults(run=cmd_mix)
+
+    p = commands.add_parser("sample", help="a random texture from a seed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=512, help="side in pixels")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tileable", action="store_true")
+    p.add_argument("--temperature", type=float, default=1.0)
+    add_model_options(p)
+    p.set_defaults(run=cmd_sample)

@@ -1,0 +1,178 @@
+"""The Engine: one loaded model on one device, turning images into codes and codes into images.
+
+Everything that serves people (the app, the CLI, the web API) goes through it. It owns the
+device and dtype choice (via `device.py`), preprocessing (the safe loader, padding to a multiple
+of 8), `torch.inference_mode`, and a cache of encodings keyed by image content, so moving a
+slider in the UI only decodes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import latent
+from .device import autocast_dtype, pick_device
+from .hub import describe_weights, load_model
+from .images import image_digest, image_to_tensor, load_image, tensor_to_image
+from .latent import Code
+from .model import DOWNSCALE, ArtVAE
+
+MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work per request
+MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU
+MAX_FRAMES = 121  # longest morph
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Tensor:
+    """(B, C, H, W) -> reflect-padded on the right/bottom to multiples of `multiple`."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def checked_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) as ints, or ValueError when it is outside 8x8 .. MAX_OUTPUT_PIXELS."""
+    h, w = int(size[0]), int(size[1])
+    if min(h, w) < 8 or h * w > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"output size must be at least 8x8 and at most "
+                         f"{MAX_OUTPUT_PIXELS // 1_000_000} MP; got {w}x{h}")
+    return h, w
+
+
+class Engine:
+    """A model ready for inference. Thread-safe: Gradio calls it from worker threads."""
+
+    def __init__(
+        self,
+        weights: str | None = None,
+        device: str | None = None,
+        model: ArtVAE | None = None,
+        cache_size: int = 64,
+    ):
+        self.device = pick_device(device)
+        self.dtype = autocast_dtype(self.device)
+        self.model = (model or load_model(weights)).to(self.device).eval()
+        if self.device.type == "cpu":  # oneDNN convs are ~2x faster channels-last on CPU
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.weights = describe_weights(weights) if model is None else "in-memory model"
+        self._cache: OrderedDict[str, Code] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def autocast(self):
+        """Reduced-precision context for a forward pass on GPU; nothing on CPU."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def prepare(self, source) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Any accepted image source -> ((1, 3, H8, W8) in [-1, 1] on device, original (H, W))."""
+        image = load_image(source, max_side=MAX_SIDE)
+        x = image_to_tensor(image).to(self.device)
+        return pad_to_multiple(ArtVAE.to_model_range(x)), (image.height, image.width)
+
+    def encode(self, source) -> Code:
+        """Image -> its Code (posterior means), cached by pixel content."""
+        image = load_image(source, max_side=MAX_SIDE)
+        key = image_digest(image)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image).to(self.device)))
+        with torch.inference_mode(), self.autocast():
+            q_s, q_w = self.model.encode(x.contiguous(memory_format=torch.channels_last))
+        code = Code(q_s.mode().float(), q_w.mode().float(), size=(image.height, image.width))
+        with self._lock:
+            self._cache[key] = code
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return code
+
+    def decode(self, code: Code, tileable: bool = False) -> Image.Image:
+        """Code -> image, cropped to the code's size."""
+        return tensor_to_image(self.decode_tensor(code, tileable)[0])
+
+    def decode_tensor(self, code: Code, tileable: bool = False) -> torch.Tensor:
+        """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size."""
+        structure = code.structure.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self.autocast():
+            x = self.model.decode(structure, code.style.to(self.device), tileable)
+        h, w = code.size
+        return ArtVAE.to_image_range(x.float()[..., :h, :w]).cpu()
+
+    def reconstruct(self, source, tileable: bool = False) -> Image.Image:
+        """Image -> D(E(image)), the same size as the input."""
+        return self.decode(self.encode(source), tileable)
+
+    def _sized(self, code: Code, size: tuple[int, int] | None) -> Code:
+        return code if size is None else latent.resize(code, checked_size(size))
+
+    def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
+            tileable: bool = False, size: tuple[int, int] | None = None) -> Image.Image:
+        """Mix the styles of several images (weights are normalised); the layout comes from
+        `sources[structure_from]`, or from all of them (None or -1)."""
+        if not sources:
+            raise ValueError("give at least one image to mix")
+        if structure_from is not None and structure_from < 0:
+            structure_from = None
+        if structure_from is not None and structure_from >= len(sources):
+            raise ValueError(f"structure_from={structure_from}, but there are only "
+                             f"{len(sources)} images")
+        codes = [self.encode(s) for s in sources]
+        code = latent.mix(codes, weights, structure_from, self.model.style_mean)
+        return self.decode(self._sized(code, size), tileable)
+
+    def blend(self, a, b, t: float, mode: str = "full", tileable: bool = False,
+              size: tuple[int, int] | None = None, ramp: str = "left-right") -> Image.Image:
+        """One frame of the morph from image a to image b at t in [0, 1]."""
+        code = latent.blend(self.encode(a), self.encode(b), float(t), mode,
+                            self.model.style_mean, ramp)
+        return self.decode(self._sized(code, size), tileable)
+
+    def blend_frames(self, a, b, steps: int, mode: str = "full", tileable: bool = False,
+                     size: tuple[int, int] | None = None, ramp: str = "left-right",
+                     progress=None) -> list[Image.Image]:
+        """Frames 0..steps of the morph a -> b; frame 0 reconstructs a, the last b."""
+        if not 1 <= steps < MAX_FRAMES:
+            raise ValueError(f"steps must be between 1 and {MAX_FRAMES - 1}")
+        code_a, code_b = self.encode(a), self.encode(b)
+        frames = []
+        for i in range(steps + 1):
+            code = latent.blend(code_a, code_b, i / steps, mode, self.model.style_mean, ramp)
+            frames.append(self.decode(self._sized(code, size), tileable))
+            if progress is not None:
+                progress((i + 1) / (steps + 1))
+        return frames
+
+    def style_code(self, generator: torch.Generator, coords: list[float] | None,
+                   size: tuple[int, int], temperature: float = 1.0) -> Code:
+        """A seeded structure and a style at `coords` along the principal directions
+        (random ones from the seed when None)."""
+        m = self.model
+        code = latent.sample(m.structure_mean.cpu(), m.structure_std.cpu(), m.style_mean.cpu(),
+                             m.style_basis.cpu(), m.style_spread.cpu(), size, generator,
+                             temperature)
+        if coords is None:
+            return code
+        coords = torch.tensor([list(coords)], dtype=torch.float32)
+        k = m.style_basis.shape[0]
+        coords = torch.nn.functional.pad(coords, (0, max(0, k - coords.shape[1])))[:, :k]
+        style = latent.explore(m.style_mean.cpu()[None], m.style_basis.cpu(),
+                               m.style_spread.cpu(), coords)
+        return Code(code.structure, style, code.size)
+
+    def sample(self, seed: int, size: tuple[int, int] = (512, 512), tileable: bool = False,
+               temperature: float = 1.0, coords: list[float] | None = None) -> Image.Image:
+        """A random texture from a seed; `coords` sets the style along the explore directions."""
+        generator = torch.Generator().manual_seed(int(seed))
+        return self.decode(self.style_code(generator, coords, checked_size(size), temperature),
+                           tileable)

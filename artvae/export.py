@@ -1,0 +1,54 @@
+"""Export a training run as a shippable checkpoint folder (config.json + model.safetensors).
+
+Takes the EMA weights of `run/last.pt`, computes the principal directions of the training
+textures' styles (the "explore" sliders move along them) and the spread of their structure maps
+(seeded samples are drawn from it), stores them in the model's buffers,
+then writes the folder with `save_pretrained`. An existing model card (README.md) is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig
+from .data import centre_crops, load_split
+from .device import pick_device
+from .model import ArtVAE
+
+
+@torch.inference_mode()
+def fill_latent_statistics(model: ArtVAE, crops: torch.Tensor) -> None:
+    """Store the training codes' statistics in the model's buffers: style mean, top principal
+    directions and the spread along each, and per-channel structure mean and std."""
+    styles, structures = [], []
+    for x in crops.split(16):
+        q_s, q_w = model.encode(ArtVAE.to_model_range(x))
+        styles.append(q_w.mode())  # (b, D_w)
+        structures.append(q_s.mode().transpose(0, 1).flatten(1))  # (C_s, b*h*w)
+    styles, structures = torch.cat(styles), torch.cat(structures, dim=1)
+    mean = styles.mean(0)
+    _, singular, vectors = torch.linalg.svd(styles - mean, full_matrices=False)
+    k = model.config.style_directions
+    model.style_mean.copy_(mean)
+    model.style_basis.copy_(vectors[:k])
+    model.style_spread.copy_(singular[:k] / max(1, len(styles) - 1) ** 0.5)
+    model.structure_mean.copy_(structures.mean(1))
+    model.structure_std.copy_(structures.std(1))
+
+
+def export(run: Path, out: Path, data: Path, device: str | None = None) -> Path:
+    """run/last.pt -> out/ (EMA weights with style directions)."""
+    cfg = json.loads((Path(run) / "config.json").read_text())
+    model = ArtVAE(ModelConfig.from_dict(cfg["model"]))
+    state = torch.load(Path(run) / "last.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["ema"], strict=True)
+    model = model.to(pick_device(device)).eval()
+    crops = centre_crops(load_split(data, "train", max_side=512), 256)
+    crops = crops.to(next(model.parameters()).device)
+    fill_latent_statistics(model, crops)
+    model.cpu().save_pretrained(out)
+    print(f"exported step {state['step']} of {run} to {out}")
+    return Path(out)

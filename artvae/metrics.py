@@ -1,0 +1,181 @@
+"""Image-quality measures, defined once and used by evaluation, the training losses, the tests
+and the README. Each is a pure function of float image tensors (B, 3, H, W) in [0, 1] that returns
+a per-image tensor (B,) or a plain number: PSNR, SSIM (Wang et al. 2004), the sliced Wasserstein
+distance between patch distributions (Karras et al. 2018), fine-scale contrast and sharpness, the
+bicubic down-and-up baseline, and the blend measures (contrast, evenness, ends) of a morph A -> B.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+BT601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights for R, G, B
+
+
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma: (B, 3, H, W) -> (B, 1, H, W)."""
+    w = x.new_tensor(BT601).view(1, 3, 1, 1)
+    return (x * w).sum(dim=1, keepdim=True)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB, data range 1: (B,). Identical images give 100 dB."""
+    mse = (x.float() - y.float()).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+    return 10.0 * torch.log10(1.0 / mse)
+
+
+def _gaussian_1d(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    """Normalised 1-D Gaussian of `size` taps, on the device and dtype of `like`."""
+    t = torch.arange(size, device=like.device, dtype=like.dtype) - (size - 1) / 2
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _blur_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable per-channel blur with 1-D kernel `g`, no padding: (B, C, H, W) -> smaller."""
+    c, k = x.shape[1], g.numel()
+    x = F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)  # along H
+    return F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)  # along W
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004): (B,), differentiable, used as a training loss.
+
+    11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering (no
+    padding, so the border adds nothing). Computed per RGB channel and averaged over the channels
+    and the map (not on luma), so colour errors count.
+    """
+    c1, c2 = 0.01**2, 0.03**2
+    g = _gaussian_1d(11, 1.5, x)
+    mu_x, mu_y = _blur_valid(x, g), _blur_valid(y, g)
+    var_x = _blur_valid(x * x, g) - mu_x**2
+    var_y = _blur_valid(y * y, g) - mu_y**2
+    cov = _blur_valid(x * y, g) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    return (num / den).mean(dim=(1, 2, 3))
+
+
+def fine_scale_contrast(x: torch.Tensor) -> torch.Tensor:
+    """Std of grey minus grey averaged 4x down and bilinearly back up: (B,). Differentiable."""
+    g = grey(x)  # (B, 1, H, W)
+    low = F.interpolate(F.avg_pool2d(g, 4), size=g.shape[-2:], mode="bilinear",
+                        align_corners=False)
+    return (g - low).std(dim=(1, 2, 3))
+
+
+def sharpness(reconstruction: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Fine-scale contrast of the reconstruction / the reference's: (B,); 1.0 = as crisp."""
+    return fine_scale_contrast(reconstruction) / fine_scale_contrast(reference).clamp_min(1e-8)
+
+
+def _binomial_5(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel 5x5 binomial blur [1, 4, 6, 4, 1]/16 with reflected borders, size kept."""
+    g = x.new_tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+    return _blur_valid(F.pad(x, (2, 2, 2, 2), mode="reflect"), g)
+
+
+def laplacian_pyramid(x: torch.Tensor, levels: int = 3) -> list[torch.Tensor]:
+    """Band-pass levels, finest first, then the low-pass residual: `levels` tensors in all."""
+    bands = []
+    for _ in range(levels - 1):
+        small = _binomial_5(x)[..., ::2, ::2]  # (B, C, H/2, W/2)
+        up = torch.zeros_like(x)
+        up[..., ::2, ::2] = small * 4  # zero insertion; x4 keeps the mean after the blur
+        bands.append(x - _binomial_5(up))
+        x = small
+    return [*bands, x]
+
+
+def _patches(x: torch.Tensor, count: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` random size x size patches per image, flattened: (B * count, C * size * size)."""
+    b, c, h, w = x.shape
+    top = torch.randint(0, h - size + 1, (b, count), generator=generator).to(x.device)
+    left = torch.randint(0, w - size + 1, (b, count), generator=generator).to(x.device)
+    d = torch.arange(size, device=x.device)
+    rows = (top[..., None, None] + d[:, None]).expand(b, count, size, size)  # (B, P, s, s)
+    cols = (left[..., None, None] + d[None, :]).expand(b, count, size, size)
+    img = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+    patches = x.permute(0, 2, 3, 1)[img, rows, cols]  # (B, P, s, s, C)
+    return patches.permute(0, 1, 4, 2, 3).reshape(b * count, c * size * size)
+
+
+def _normalise(desc: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """Zero mean, unit std per colour channel over the whole set of descriptors (as Karras)."""
+    d = desc.view(desc.shape[0], channels, -1)
+    mean = d.mean(dim=(0, 2), keepdim=True)
+    std = d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
+    return ((d - mean) / std).view_as(desc)
+
+
+def swd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator | None = None,
+    patches: int = 128,
+    projections: int = 512,
+) -> float:
+    """Sliced Wasserstein distance between the 7x7 patch sets of two image batches, x 1e3.
+
+    Karras et al. 2018 (progressive GAN): per level of a 3-level Laplacian pyramid, `patches`
+    7x7x3 patches per image, each set normalised per colour channel by its own mean/std, projected
+    on `projections` random unit directions, sorted, mean absolute difference. The result is the
+    mean over levels times 1e3, the scale the paper reports. Both sets are sampled at the same
+    positions (same generator state), so identical sets give exactly 0 and aligned pairs (a
+    reconstruction and its reference) carry less sampling noise. Deterministic: seed 0 by default.
+    The sets may differ in batch size; the projections then compare quantiles.
+    """
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    x, y = x.detach().float(), y.detach().float()
+    distances = []
+    for level_x, level_y in zip(laplacian_pyramid(x), laplacian_pyramid(y), strict=True):
+        state = gen.get_state()
+        desc_x = _normalise(_patches(level_x, patches, 7, gen))
+        gen.set_state(state)  # the same positions for y
+        desc_y = _normalise(_patches(level_y, patches, 7, gen))
+        dirs = torch.randn(desc_x.shape[1], projections, generator=gen).to(x.device)
+        dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (147, projections) unit directions
+        proj_x = (desc_x @ dirs).sort(dim=0).values  # (N_x, projections)
+        proj_y = (desc_y @ dirs).sort(dim=0).values
+        if proj_x.shape[0] != proj_y.shape[0]:  # unequal sets: compare at common quantiles
+            n = max(proj_x.shape[0], proj_y.shape[0])
+            proj_x, proj_y = _resample_sorted(proj_x, n), _resample_sorted(proj_y, n)
+        distances.append((proj_x - proj_y).abs().mean())
+    return float(torch.stack(distances).mean()) * 1e3
+
+
+def _resample_sorted(v: torch.Tensor, n: int) -> torch.Tensor:
+    """Sorted columns (N, D) linearly resampled to n rows (the quantile function at n points)."""
+    return F.interpolate(v.T[None], size=n, mode="linear", align_corners=True)[0].T
+
+
+def bicubic_baseline(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Antialiased bicubic down by `factor` and bicubic back up, clamped: same shape as x."""
+    h, w = x.shape[-2:]
+    small = F.interpolate(x, size=(h // factor, w // factor), mode="bicubic", antialias=True,
+                          align_corners=False)
+    return F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def crossfade(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Linear pixel crossfade, the ghosting reference: (1, 3, H, W) x2 -> (steps + 1, 3, H, W)."""
+    t = torch.linspace(0, 1, steps + 1, device=a.device, dtype=a.dtype).view(-1, 1, 1, 1)
+    return (1 - t) * a + t * b
+
+
+def blend_measures(frames: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+    """Contrast, evenness and end fidelity of a morph: frames (N + 1, 3, H, W), a, b (1, 3, H, W).
+
+    contrast: fine-scale contrast of the middle frame (index len // 2) / mean of first and last
+    (a crossfade of unrelated textures keeps ~0.71-0.75: ghosting). evenness: max / mean of the
+    frame-to-frame RMS change (1.0 = even pace). ends_psnr_a / _b: first vs a, last vs b in dB.
+    """
+    fsc = fine_scale_contrast(frames)  # (N + 1,)
+    steps = (frames[1:] - frames[:-1]).pow(2).mean(dim=(1, 2, 3)).sqrt()  # (N,)
+    return {
+        "contrast": float(fsc[len(frames) // 2] / ((fsc[0] + fsc[-1]) / 2).clamp_min(1e-8)),
+        "evenness": float(steps.max() / steps.mean().clamp_min(1e-12)),
+        "ends_psnr_a": float(psnr(frames[:1], a)[0]),
+        "ends_psnr_b": float(psnr(frames[-1:], b)[0]),
+    }

@@ -1,0 +1,293 @@
+"""Training: the cross-crop two-level objective, in one process or many under torchrun (DDP).
+
+Two crops A and B of one texture share a look, so the decoder must rebuild B from its own
+structure and A's style as well as from its own: `w` is pushed to hold the look and `s` the layout.
+Each step decodes (s_A, w_A) -> A and (s_B, w_A) -> B for a batch of crop pairs. Losses: L1 +
+SSIM + Fourier amplitude, a KL per latent level, and a patch discriminator after a warm-up.
+An EMA of the weights is what gets validated and exported. The run folder holds `last.pt`
+(resumable), `metrics.jsonl` and sample grids. `torchrun --nproc_per_node N -m artvae train ...`
+runs the same code data-parallel (gloo on CPU, nccl on CUDA); on CUDA it uses bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .config import ModelConfig
+from .data import centre_crops, load_split
+from .device import autocast_dtype, pick_device
+from .images import save_png, tensor_to_image
+from .losses import PatchDiscriminator, d_hinge_loss, g_hinge_loss, reconstruction_loss
+from .metrics import psnr, sharpness, ssim
+from .model import ArtVAE
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    crop: int = 128  # training crop side; the model is fully convolutional, so any size decodes
+    batch_pairs: int = 8  # crop pairs per step and process (2x images through the encoder)
+    steps: int = 20_000
+    lr: float = 5e-4
+    warmup_steps: int = 300
+    kl_structure: float = 1e-3  # per nat per pixel: weak, keeps detail (as in latent diffusion)
+    kl_style: float = 2e-5  # per nat per image: keeps styles near the prior for "explore"
+    ssim_weight: float = 0.5
+    fourier_weight: float = 0.5
+    gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
+    gan_weight: float = 0.05
+    ema_decay: float = 0.999
+    val_every: int = 500
+    ckpt_every: int = 250
+    val_images: int = 24  # validation textures scored (centre 256 px crops)
+    max_side: int = 512  # textures are held in memory at most this large
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> TrainConfig:
+        """`default` trains the shipped model; `tiny` runs in seconds for tests."""
+        if name == "default":
+            return cls()
+        if name == "tiny":
+            return cls(
+                model=ModelConfig.tiny(),
+                crop=32,
+                batch_pairs=2,
+                steps=20,
+                warmup_steps=2,
+                gan_start=10,
+                val_every=10,
+                ckpt_every=10,
+                val_images=2,
+                max_side=64,
+            )
+        raise ValueError(f"unknown preset {name!r}: use 'default' or 'tiny'")
+
+
+class TextureCrops:
+    """Training textures in memory; draws pairs of crops of one texture at a random scale."""
+
+    def __init__(self, folder: Path, split: str, max_side: int):
+        self.images = load_split(folder, split, max_side)  # (3, H, W) uint8 each
+
+    def pairs(self, n: int, crop: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """Two (n, 3, crop, crop) batches in [-1, 1]; row i of both comes from one texture."""
+        a, b = [], []
+        for _ in range(n):
+            image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
+            side = min(image.shape[1:])
+            scale = float(torch.empty(1).uniform_(0.5, 1.0, generator=generator))
+            window = max(min(side, round(crop / scale)), 8)
+            flip, turns = torch.randint(2, (2,), generator=generator).tolist()
+            for out in (a, b):
+                top = int(torch.randint(image.shape[1] - window + 1, (1,), generator=generator))
+                left = int(torch.randint(image.shape[2] - window + 1, (1,), generator=generator))
+                patch = image[:, top : top + window, left : left + window].float() / 127.5 - 1
+                patch = F.interpolate(
+                    patch[None],
+                    size=(crop, crop),
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )[0]
+                patch = patch.flip(-1) if flip else patch
+                out.append(torch.rot90(patch, turns * 2, dims=(1, 2)))  # same look for both
+        return torch.stack(a), torch.stack(b)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - decay)
+
+
+class CrossCrop(torch.nn.Module):
+    """The training forward pass, one module so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: ArtVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Crop pairs (n, 3, c, c) -> reconstructions of [a; b] (2n, 3, c, c), KL_s, KL_w (2n,)."""
+        q_s, q_w = self.model.encode(torch.cat([a, b]))
+        style_a = q_w.sample()[: a.shape[0]]
+        # (s_A, w_A) -> A and (s_B, w_A) -> B: the style of A must carry B's look too
+        recon = self.model.decode(q_s.sample(), torch.cat([style_a, style_a]))
+        return recon, q_s.kl(), q_w.kl()
+
+
+def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple:
+    """Loss of the VAE on a batch of crop pairs; also returns parts, reconstruction, target."""
+    with torch.autocast(a.device.type, dtype=dtype, enabled=dtype is not None):
+        recon, kl_s, kl_w = net(a, b)
+    recon, target = recon.float(), torch.cat([a, b])
+    loss, parts = reconstruction_loss(recon, target, cfg.ssim_weight, cfg.fourier_weight)
+    kl_s = kl_s.float().mean() / (target.shape[-1] * target.shape[-2])  # nats per pixel
+    kl_w = kl_w.float().mean()  # nats per image
+    loss = loss + cfg.kl_structure * kl_s + cfg.kl_style * kl_w
+    parts.update(kl_s=kl_s.item(), kl_w=kl_w.item())
+    if step >= cfg.gan_start:
+        with torch.autocast(a.device.type, dtype=dtype, enabled=dtype is not None):
+            g_loss = g_hinge_loss(disc(recon).float())
+        ramp = min(1.0, (step - cfg.gan_start) / 1000)
+        loss = loss + cfg.gan_weight * ramp * g_loss
+        parts["g"] = g_loss.item()
+    return loss, parts, recon.detach(), target
+
+
+@torch.inference_mode()
+def validate(model: ArtVAE, crops: torch.Tensor) -> dict[str, float]:
+    """PSNR / SSIM / sharpness of deterministic (posterior mean) reconstructions."""
+    recons = []
+    for batch in crops.split(8):
+        q_s, q_w = model.encode(ArtVAE.to_model_range(batch))
+        recons.append(ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode())))
+    recon = torch.cat(recons)
+    return {
+        "psnr": psnr(recon, crops).mean().item(),
+        "ssim": ssim(recon, crops).mean().item(),
+        "sharpness": sharpness(recon, crops).mean().item(),
+    }
+
+
+@torch.inference_mode()
+def sample_grid(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
+    """Rows: input, reconstruction, input's layout in the next texture's style; (3, 3h, n*w)."""
+    q_s, q_w = model.encode(ArtVAE.to_model_range(crops))
+    s, w = q_s.mode(), q_w.mode()
+    recon = ArtVAE.to_image_range(model.decode(s, w))
+    swapped = ArtVAE.to_image_range(model.decode(s, w.roll(1, dims=0)))
+    rows = [torch.cat(list(x), dim=2) for x in (crops, recon, swapped)]
+    return torch.cat(rows, dim=1)
+
+
+def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None) -> Path:
+    """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun."""
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    rank = int(os.environ.get("RANK", 0))
+    device = pick_device(device_name)
+    if distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    dtype = autocast_dtype(device) if device.type == "cuda" else None
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
+
+    model = ArtVAE(cfg.model).to(device)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
+    disc = PatchDiscriminator().to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
+    d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
+
+    run.mkdir(parents=True, exist_ok=True)
+    step = 0
+    checkpoint = run / "last.pt"
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        for module, key in (
+            (model, "model"),
+            (ema, "ema"),
+            (disc, "disc"),
+            (opt, "opt"),
+            (d_opt, "d_opt"),
+        ):
+            module.load_state_dict(state[key])
+        step = state["step"]
+        # a fresh, step-dependent crop stream per rank: deterministic without saving every
+        # rank's generator state
+        generator.manual_seed(cfg.seed + 1000 * rank + 7919 * step)
+    elif rank == 0:
+        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+
+    net = CrossCrop(model)
+    train_net = DistributedDataParallel(net) if distributed else net
+    train_disc = DistributedDataParallel(disc) if distributed else disc
+    textures = TextureCrops(data, "train", cfg.max_side)
+    val_crops = centre_crops(load_split(data, "val", cfg.max_side)[: cfg.val_images], 256)
+
+    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
+    started = time.time()
+    while step < cfg.steps:
+        for group in (*opt.param_groups, *d_opt.param_groups):
+            group["lr"] = lr_at(step, cfg)
+        a, b = (
+            x.to(device, memory_format=layout)
+            for x in textures.pairs(cfg.batch_pairs, cfg.crop, generator)
+        )
+        loss, parts, recon, target = generator_loss(train_net, train_disc, a, b, cfg, step, dtype)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step >= cfg.gan_start - 500:  # the critic warms up before it starts to push
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                # one forward over real and fake: DDP allows one pass per backward
+                real_logits, fake_logits = train_disc(torch.cat([target, recon])).float().chunk(2)
+                d_loss = d_hinge_loss(real_logits, fake_logits)
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            parts["d"] = d_loss.item()
+        accumulate(ema, model, cfg.ema_decay if step > cfg.warmup_steps else 0.0)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}")
+
+        if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
+            metrics = {
+                "step": step,
+                "train": parts,
+                "val": validate(ema, val_crops.to(device)),
+                "seconds": round(time.time() - started, 1),
+            }
+            with open(run / "metrics.jsonl", "a") as log:
+                log.write(json.dumps(metrics) + "\n")
+            grid = sample_grid(ema, val_crops[:6].to(device))
+            save_png(tensor_to_image(grid.cpu()), run / f"samples_{step:06d}.png")
+            bar.write(f"step {step}: val {metrics['val']}")
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            state = {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "disc": disc.state_dict(),
+                "opt": opt.state_dict(),
+                "d_opt": d_opt.state_dict(),
+                "step": step,
+            }
+            torch.save(state, run / "last.tmp")
+            os.replace(run / "last.tmp", checkpoint)  # never a half-written checkpoint
+    bar.close()
+    if distributed:
+        dist.destroy_process_group()
+    return run
+
+
+def with_overrides(cfg: TrainConfig, **overrides) -> TrainConfig:
+    """The config with the given non-None fields replaced."""
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
