@@ -1,0 +1,32 @@
+"""ArtVAE: a two-level texture VAE and the operations of the art-style playground.
+
+    from artvae import Engine
+    engine = Engine()                       # bundled weights, best device
+    tile = engine.sample(seed=3, size=(512, 512), tileable=True)
+    morph = engine.blend_frames("a.png", "b.png", steps=8)
+"""
+
+from .config import ModelConfig
+from .engine import Engine
+from .hub import BUNDLED_WEIGHTS, WeightsError, load_model
+from .images import ImageError, load_image, read_recipe, save_png
+from .latent import Code, blend, mix, resize, sample
+from .model import ArtVAE
+
+__all__ = [
+    "BUNDLED_WEIGHTS",
+    "ArtVAE",
+    "Code",
+    "Engine",
+    "ImageError",
+    "ModelConfig",
+    "WeightsError",
+    "blend",
+    "load_image",
+    "load_model",
+    "mix",
+    "read_recipe",
+    "resize",
+    "sample",
+    "save_png",
+]

@@ -118,10 +118,10 @@ def package_licence(package_root: Path, package: str) -> str:
     if not copyright_file.is_file():
         return "see the Debian package"
     text = copyright_file.read_text(errors="replace")
-    stanza = re.search(r"^Files:\s*\*\s*$(.*?)^License:\s*(.+)$", text, re.M | re.S)
+    stanza = re.search(r"^Files:[ \t]*\*[ \t]*$.*?^License:[ \t]*([^\n]+)", text, re.M | re.S)
     if stanza:
-        return stanza.group(2).strip()
-    first = re.search(r"^License:\s*(.+)$", text, re.M)
+        return stanza.group(1).strip()
+    first = re.search(r"^License:[ \t]*([^\n]+)", text, re.M)
     return first.group(1).strip() if first else "see the Debian package"
 
 

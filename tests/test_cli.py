@@ -1,0 +1,112 @@
+"""`python -m artvae ...`: the command-line interface other tools rely on (DESIGN.md)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artvae.evaluate import CARD_END, CARD_START, write_card
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def artvae(*args: str, weights: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    if weights is not None:
+        env["ARTVAE_WEIGHTS"] = str(weights)
+    return subprocess.run([sys.executable, "-m", "artvae", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("cli_images")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, size in enumerate([(70, 50), (64, 64), (40, 96)]):
+        path = folder / f"t{i}.png"
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_reconstruct_writes_same_size_pngs(images, tiny_weights, tmp_path):
+    result = artvae("reconstruct", *map(str, images), "--out", str(tmp_path), weights=tiny_weights)
+    assert result.returncode == 0, result.stderr
+    for path in images:
+        with Image.open(tmp_path / path.name) as out, Image.open(path) as original:
+            assert out.size == original.size
+
+
+def test_blend_writes_numbered_frames(images, tiny_weights, tmp_path):
+    result = artvae("blend", str(images[0]), str(images[1]), "--steps", "4", "--out",
+                    str(tmp_path), "--mode", "spatial", weights=tiny_weights)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"00{i}.png" for i in range(5)]
+
+
+def test_mix_and_sample_write_their_file(images, tiny_weights, tmp_path):
+    mixed = artvae("mix", *map(str, images), "--weights", "0.5", "0.3", "0.2", "--out",
+                   str(tmp_path / "mix.png"), weights=tiny_weights)
+    assert mixed.returncode == 0, mixed.stderr
+    with Image.open(tmp_path / "mix.png") as image:
+        assert image.size == (50, 70)  # the layout (and size) of the first image
+    sampled = artvae("sample", "--seed", "3", "--size", "96", "--out", str(tmp_path / "s.png"),
+                     "--tileable", weights=tiny_weights)
+    assert sampled.returncode == 0, sampled.stderr
+    with Image.open(tmp_path / "s.png") as image:
+        assert image.size == (96, 96)
+
+
+def test_mix_with_the_wrong_number_of_weights_says_so(images, tiny_weights, tmp_path):
+    result = artvae("mix", *map(str, images), "--weights", "1", "--out", str(tmp_path / "m.png"),
+                    weights=tiny_weights)
+    assert result.returncode != 0
+    assert "one weight per image" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_non_image_gives_a_clear_error(tiny_weights, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    result = artvae("reconstruct", str(bad), "--out", str(tmp_path), weights=tiny_weights)
+    assert result.returncode != 0
+    assert "not an image we can read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_json_last_line(tiny_weights):
+    result = artvae("bench", "--json", "--repeats", "2", weights=tiny_weights)
+    assert result.returncode == 0, result.stderr
+    numbers = json.loads(result.stdout.strip().splitlines()[-1])
+    for op in ("encode_ms", "decode_ms"):
+        assert set(numbers[op]) == {"256", "512"}
+        assert all(v > 0 for v in numbers[op].values())
+
+
+def test_evaluate_reports_model_baselines_and_blends(images, tiny_weights):
+    result = artvae("evaluate", "--data", str(images[0].parent), weights=tiny_weights)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["images"] == 3
+    for key in ("model", "bicubic_x4", "bicubic_x8"):
+        assert set(metrics[key]) == {"psnr", "ssim", "swd", "sharpness"}
+    # on white noise a 1/4 bicubic down-up keeps more than a 1/8 one
+    assert metrics["bicubic_x4"]["psnr"] > metrics["bicubic_x8"]["psnr"]
+    assert metrics["blend"]["pairs"] == 2
+
+
+def test_write_card_replaces_only_the_marked_block(tmp_path):
+    card = tmp_path / "README.md"
+    card.write_text(f"intro\n{CARD_START}\nold\n{CARD_END}\noutro\n")
+    row = {"psnr": 20.0, "ssim": 0.5, "swd": 10.0, "sharpness": 0.9}
+    metrics = {"images": 2, "model": row, "bicubic_x4": row, "bicubic_x8": row,
+               "style_swap": {"psnr_own_style": 20.0, "psnr_other_crop_style": 19.0}}
+    write_card(card, metrics)
+    text = card.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "| ArtVAE | 20.00 | 0.500 |" in text
