@@ -73,12 +73,6 @@ class Engine:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def prepare(self, source) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Any accepted image source -> ((1, 3, H8, W8) in [-1, 1] on device, original (H, W))."""
-        image = load_image(source, max_side=MAX_SIDE)
-        x = image_to_tensor(image).to(self.device)
-        return pad_to_multiple(ArtVAE.to_model_range(x)), (image.height, image.width)
-
     def encode(self, source) -> Code:
         """Image -> its Code (posterior means), cached by pixel content."""
         image = load_image(source, max_side=MAX_SIDE)

@@ -12,6 +12,7 @@ no network, a truncated download, weights that do not match their config) is rai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -79,14 +80,21 @@ def load_model(
 
 
 def describe_weights(spec: str | None = None, *, cache_dir: str | Path | None = None) -> str:
-    """What `load_model(spec)` loads, in a few words for recipes: a folder's name, or repo@commit.
+    """What `load_model(spec)` loads, in a few words for recipes: a folder's name with a short
+    hash of its weights (`artvae-textures#3f2a9c1d0b4e`), or repo@commit.
 
     For a Hub spec the commit is read from the local cache (no network); a `repo@commit` answer is
     itself a spec that reloads exactly those weights.
     """
     spec = _spec_in_force(spec)
     if _is_folder_spec(spec):
-        return Path(spec).expanduser().resolve().name
+        folder = Path(spec).expanduser().resolve()
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            return folder.name
+        with open(weights, "rb") as file:  # the folder's revision: which weights exactly
+            digest = hashlib.file_digest(file, "sha256").hexdigest()[:12]
+        return f"{folder.name}#{digest}"
     repo_id, revision = parse_weights_spec(spec)
     if revision is not None and _COMMIT.fullmatch(revision):
         return f"{repo_id}@{revision}"

@@ -149,13 +149,18 @@ def blend(
 
 
 def resize(code: Code, size: tuple[int, int], tile: bool = True) -> Code:
-    """The code for an output of `size` (H, W): the structure map is repeated (tile=True, keeps
-    the texture's scale) or stretched to the new size."""
+    """The code for an output of `size` (H, W): the structure map is tiled (tile=True, keeps the
+    texture's scale) or stretched to the new size. Tiles alternate with their mirror images, so
+    a layout that does not wrap around meets itself without a seam."""
     h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)  # ceil: the crop trims the rest
     structure = code.structure
-    if tile:
-        reps = (-(-h // structure.shape[-2]), -(-w // structure.shape[-1]))
-        structure = structure.repeat(1, 1, *reps)[..., :h, :w]
+    if tile and (h > structure.shape[-2] or w > structure.shape[-1]):
+        block = torch.cat([structure, structure.flip(-1)], dim=-1)  # (B, C, h0, 2w0)
+        block = torch.cat([block, block.flip(-2)], dim=-2)  # (B, C, 2h0, 2w0)
+        reps = (-(-h // block.shape[-2]), -(-w // block.shape[-1]))
+        structure = block.repeat(1, 1, *reps)[..., :h, :w]
+    elif tile:
+        structure = structure[..., :h, :w]
     else:
         structure = _fit_structure(structure, (h, w))
     style = code.style

@@ -10,6 +10,7 @@ exports (GIF, MP4, zip of frames). No Gradio here: `app.py` does the layout and 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import shutil
@@ -56,6 +57,8 @@ def number(value, name: str, low: float, high: float) -> float:
 
 
 def whole_number(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value  # exact: a float would round seeds above 2**53
     x = number(value, name, low, high)
     if x != int(x):
         raise ValueError(f"{name} must be a whole number; got {value!r}")
@@ -113,15 +116,19 @@ class OutputFolder:
     swept away as new results arrive, so a long-running server does not fill its disk."""
 
     def __init__(self, root: Path | None = None, max_age_s: float = 3600.0):
-        self.root = Path(root or tempfile.mkdtemp(prefix="artvae-results-"))
+        if root is None:  # our own temporary folder: gone when the server stops
+            root = tempfile.mkdtemp(prefix="artvae-results-")
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        self.root = Path(root)
         self.max_age_s = max_age_s
 
     def new(self) -> Path:
         """A fresh, empty folder for one result."""
         now = time.time()
         for old in self.root.iterdir():
-            if now - old.stat().st_mtime > self.max_age_s:
-                shutil.rmtree(old, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another thread may be sweeping it too
+                if now - old.stat().st_mtime > self.max_age_s:
+                    shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(dir=self.root))
 
     def save(self, result: Result) -> Path:
@@ -294,6 +301,18 @@ def write_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path | None:
             container.mux(stream.encode(picture))
         container.mux(stream.encode())
     return path
+
+
+def export_morph(frames: list[Image.Image], recipe: dict, folder: Path, fps,
+                 there_and_back) -> list[Path]:
+    """The morph as a GIF and an MP4 (ping-pong if `there_and_back`) and a zip of its frames;
+    no MP4 without PyAV."""
+    fps = number(fps, "fps", 1, 60)
+    played = ping_pong(frames) if flag(there_and_back, "ping-pong") else frames
+    files = [write_gif(played, folder / "artvae-morph.gif", fps),
+             write_mp4(played, folder / "artvae-morph.mp4", fps),
+             write_zip(frames, folder / "artvae-morph-frames.zip", recipe)]
+    return [f for f in files if f is not None]
 
 
 def write_zip(frames: list[Image.Image], path: Path, recipe: dict) -> Path:

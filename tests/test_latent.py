@@ -89,7 +89,10 @@ def test_resize_tiles_the_structure_to_any_size():
     big = resize(a, (100, 70))
     assert big.structure.shape[-2:] == (13, 9)
     assert big.size == (100, 70)
-    assert torch.equal(big.structure[..., 4:8, 0:4], a.structure)
+    assert torch.equal(big.structure[..., 8:12, 0:4], a.structure)
+    # neighbouring tiles are mirror images: the layout continues across their border
+    assert torch.equal(big.structure[..., 4:8, 0:4], a.structure.flip(-2))
+    assert torch.equal(big.structure[..., 0:4, 4:8], a.structure.flip(-1))
 
 
 def test_sample_is_seeded():

@@ -1,0 +1,127 @@
+"""The playground's web API: four typed endpoints, `/encode(image)`, `/blend(image_a, image_b, t)`,
+`/mix(images, weights)` and `/sample(seed)`, registered with `gr.api` on the app's Blocks, and
+what serving them shares with the UI's events: the check that an image is an upload (a bare
+string could name any file on the server), the answer a client gets for a file (`ImageFile`),
+`friendly` (errors a person can act on become a `gr.Error` saying how; anything else is logged,
+not shown as a traceback) and `gpu` (ZeroGPU's decorator on a Space, else nothing). No layout
+here: `app.py` builds the page and calls `add_endpoints` inside it; `artvae.playground` does the
+work and checks the raw values.
+"""
+
+# No `from __future__ import annotations`: gr.api reads the API's types from live annotations.
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, TypedDict
+
+import gradio as gr
+import torch
+from gradio_client.utils import is_file_obj_with_meta
+
+from artvae import playground as pg
+from artvae.engine import Engine
+
+try:  # on a ZeroGPU Space, GPU work must run inside @spaces.GPU; elsewhere it changes nothing
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        return fn
+
+log = logging.getLogger("artvae.app")  # one log for the app: UI events and API calls alike
+
+
+class FileMeta(TypedDict):
+    _type: Literal["gradio.FileData"]
+
+
+class ImageFile(TypedDict):  # what gradio_client.handle_file(path) sends; listed as "filepath"
+    path: str
+    meta: FileMeta
+
+
+def friendly(fn: Callable) -> Callable:
+    """Errors a person can act on become gr.Error with their message; anything else is logged
+    and reported without a traceback. The server keeps answering either way."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ValueError as e:  # ImageError is one: "That file is not an image we can read ..."
+            raise gr.Error(str(e), print_exception=False) from None
+        except (MemoryError, torch.OutOfMemoryError):
+            raise gr.Error("Not enough memory for that: choose a smaller output size.") from None
+        except Exception as e:
+            log.exception("%s failed", fn.__name__)
+            raise gr.Error(f"Something went wrong on the server ({type(e).__name__}). "
+                           "Try again, or with other settings.", print_exception=False) from None
+    return wrapper
+
+
+def uploaded(value, name: str) -> str:
+    """A file the app received (an upload, or gradio_client.handle_file) -> its path here.
+    Gradio has checked that such a path is an upload; a bare string could name any file."""
+    if value is None:
+        raise ValueError(f"{name}: no image given. Upload a texture (PNG, JPEG, WebP ...).")
+    if not is_file_obj_with_meta(value):
+        raise ValueError(f"{name} must be an image file (from Python: gradio_client.handle_file"
+                         f"(path)); got {type(value).__name__} {str(value)[:40]!r}")
+    return value["path"]
+
+
+def file_out(path: Path) -> dict:
+    """A PNG written here -> the file payload a client downloads."""
+    return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
+    """The four endpoint functions, over `engine`, saving their PNGs in `folder`. Each one's
+    name is its API name, its docstring the API's description, its annotations the API's types."""
+
+    def encode(image: ImageFile, tileable: bool = False
+               ) -> tuple[ImageFile, float, ImageFile, list[float], dict]:
+        """Reconstruct an image: (reconstruction, PSNR in dB, structure map in false colour,
+        style vector as offsets from the average style, recipe)."""
+        r = pg.encode(engine, uploaded(image, "image"), tileable)
+        structure = folder.new() / "artvae-structure.png"
+        r.extras["structure"].save(structure)
+        return (file_out(folder.save(r)), r.extras["psnr"], file_out(structure),
+                r.extras["style"], r.recipe)
+
+    def blend(image_a: ImageFile, image_b: ImageFile, t: float, mode: str = "full",
+              ramp: str = "left-right", size: int | None = None, tileable: bool = False
+              ) -> tuple[ImageFile, dict]:
+        """A -> B at t in [0, 1]; mode full | style | spatial (ramp left-right | radial);
+        size: output side in pixels (default: A's size)."""
+        r = pg.blend(engine, uploaded(image_a, "image_a"), uploaded(image_b, "image_b"), t,
+                     mode, ramp, size, tileable)
+        return file_out(folder.save(r)), r.recipe
+
+    def mix(images: list[ImageFile], weights: list[float], structure_from: int | None = 0,
+            size: int | None = None, tileable: bool = False) -> tuple[ImageFile, dict]:
+        """Styles mixed by weight (normalised); the layout of images[structure_from], or of all
+        of them (None or -1); size: output side in pixels (default: the first image's)."""
+        if not isinstance(images, list):
+            raise ValueError(f"images must be a list of image files; got {images!r}"[:120])
+        paths = [uploaded(im, f"images[{i}]") for i, im in enumerate(images)]
+        r = pg.mix(engine, paths, weights, structure_from, size, tileable)
+        return file_out(folder.save(r)), r.recipe
+
+    def sample(seed: int, size: int = 512, tileable: bool = False, temperature: float = 1.0,
+               coords: list[float] | None = None) -> tuple[ImageFile, dict]:
+        """A texture from a seed; coords set its style along the principal directions."""
+        r = pg.sample(engine, seed, size, tileable, temperature, coords)
+        return file_out(folder.save(r)), r.recipe
+
+    return [encode, blend, mix, sample]
+
+
+def add_endpoints(engine: Engine, folder: pg.OutputFolder) -> None:
+    """Register the web API on the Blocks being built (call inside `with gr.Blocks()`); the
+    endpoints queue with the UI's events on the same "engine" concurrency group."""
+    for fn in endpoints(engine, folder):
+        gr.api(gpu(friendly(fn)), api_name=fn.__name__, concurrency_id="engine")

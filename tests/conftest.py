@@ -1,0 +1,92 @@
+"""Shared fixtures: tiny weights, and the app started as people start it (`python app.py`) on a
+free loopback port, for the API tests and the browser tests."""
+
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "checkpoints" / "artvae-textures" / "model.safetensors"
+STARTUP_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(scratch: Path, *args: str, weights: Path | None = None, env: dict | None = None):
+    """`python app.py ARGS` in a subprocess; yields (process, its URL); stops it on exit.
+    Without `weights`, ARTVAE_WEIGHTS is unset so the app loads the bundled checkpoint."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    child_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+                 "GRADIO_TEMP_DIR": str(scratch / "gradio"), "TMPDIR": str(scratch),
+                 "HF_HUB_OFFLINE": "1", **(env or {})}
+    child_env.pop("ARTVAE_WEIGHTS", None)
+    if weights is not None:
+        child_env["ARTVAE_WEIGHTS"] = str(weights)
+    proc = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=child_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = _wait_for_url(proc)
+        # keep reading, or a chatty server would block on a full pipe
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_url(proc: subprocess.Popen) -> str:
+    """Read the app's output until it prints its URL (or dies, or STARTUP_S pass)."""
+    seen, deadline = [], time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+        line = proc.stdout.readline() if ready else ""
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        found = re.search(r"Running on local URL:\s+(\S+)", line)
+        if found:
+            return found[1].rstrip("/")
+    raise RuntimeError("the app did not start:\n" + "".join(seen))
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    from artvae.config import ModelConfig
+    from artvae.model import ArtVAE
+
+    folder = tmp_path_factory.mktemp("weights") / "tiny"
+    ArtVAE(ModelConfig.tiny()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, tiny_weights) -> str:
+    """One app on tiny weights for the whole session (API and browser tests share it)."""
+    scratch = tmp_path_factory.mktemp("app")
+    with running_app(scratch, "--port", str(free_port()), weights=tiny_weights) as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)

@@ -1,0 +1,77 @@
+"""The Engine: caching, sizes, operations and their errors (tiny model, CPU)."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from artvae.config import ModelConfig
+from artvae.engine import Engine
+from artvae.images import ImageError
+from artvae.model import ArtVAE
+
+
+@pytest.fixture
+def engine() -> Engine:
+    torch.manual_seed(0)
+    return Engine(model=ArtVAE(ModelConfig.tiny()), device="cpu", cache_size=3)
+
+
+def noise(seed: int, size=(60, 44)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def test_encoding_is_cached_by_content_not_by_source(engine):
+    image = noise(0)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    first = engine.encode(image)
+    assert engine.encode(buffer.getvalue()) is first  # same pixels, other source type
+    assert engine.encode(noise(1)) is not first
+
+
+def test_cache_keeps_only_the_most_recent_encodings(engine):
+    first = engine.encode(noise(0))
+    for seed in (1, 2, 3):
+        engine.encode(noise(seed))
+    assert engine.encode(noise(0)) is not first
+
+
+def test_reconstruct_keeps_any_input_size(engine):
+    for size in [(60, 44), (8, 8), (33, 17)]:
+        assert engine.reconstruct(noise(0, size)).size == size
+
+
+def test_operations_return_the_asked_size(engine):
+    a, b = noise(0), noise(1, (32, 32))
+    assert engine.blend(a, b, 0.5, size=(40, 72)).size == (72, 40)
+    assert engine.mix([a, b], [1, 1], structure_from=None, size=(64, 64)).size == (64, 64)
+    assert engine.sample(5, size=(24, 40)).size == (40, 24)
+
+
+def test_blend_frames_start_and_end_at_the_reconstructions(engine):
+    a, b = noise(0, (32, 32)), noise(1, (32, 32))
+    frames = engine.blend_frames(a, b, steps=4)
+    assert len(frames) == 5
+    assert np.array_equal(np.asarray(frames[0]), np.asarray(engine.reconstruct(a)))
+    assert np.array_equal(np.asarray(frames[-1]), np.asarray(engine.reconstruct(b)))
+
+
+def test_sample_is_reproducible_from_its_seed(engine):
+    one, two = engine.sample(7, size=(32, 32)), engine.sample(7, size=(32, 32))
+    assert np.array_equal(np.asarray(one), np.asarray(two))
+    assert not np.array_equal(np.asarray(one), np.asarray(engine.sample(8, size=(32, 32))))
+
+
+def test_bad_requests_raise_clear_errors(engine):
+    with pytest.raises(ImageError):
+        engine.encode(b"not an image")
+    with pytest.raises(ValueError, match="output size"):
+        engine.sample(1, size=(100_000, 100_000))
+    with pytest.raises(ValueError, match="steps"):
+        engine.blend_frames(noise(0), noise(1), steps=10_000)
+    with pytest.raises(ValueError, match="structure_from"):
+        engine.mix([noise(0)], [1.0], structure_from=3)
