@@ -36,7 +36,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run
     from .engine import Engine
 
-    run(Engine(args.weights, args.device), as_json=args.json, repeats=args.repeats)
+    if args.http:
+        import json
+
+        from .bench import bench_http
+
+        print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
+        return
+    run(Engine(args.weights, args.device), as_json=args.json, repeats=args.repeats,
+        sample_side=args.sample)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -92,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="median encode/decode latency, batch 1")
     p.add_argument("--json", action="store_true", help="only the JSON line")
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--sample", type=int, metavar="PX",
+                   help="also time one tileable sample of PX x PX and its peak memory")
+    p.add_argument("--http", metavar="URL",
+                   help="instead, time the running app's /blend over HTTP (see --images)")
+    p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],
+                   help="the two images --http blends")
     add_model_options(p)
     p.set_defaults(run=cmd_bench)
 

@@ -62,8 +62,38 @@ def bench(engine: Engine, repeats: int = 20) -> dict:
     return result
 
 
-def run(engine: Engine, as_json: bool, repeats: int = 20) -> dict:
+def bench_sample(engine: Engine, side: int) -> dict:
+    """Wall time and peak memory of one tileable sample of side x side pixels."""
+    engine.sample(0, (256, 256), tileable=True)  # warm-up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    engine.sample(1, (side, side), tileable=True)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"side": side, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1),
+            "peak_rss_growth_mb": round((peak - before) / 1024, 1)}
+
+
+def bench_http(url: str, image_a: str, image_b: str, repeats: int = 20) -> dict:
+    """Median latency of the app's /blend endpoint over HTTP, encodings already cached."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    times = []
+    for i in range(repeats + 2):
+        start = time.perf_counter()
+        client.predict(handle_file(image_a), handle_file(image_b), (i % 10) / 10,
+                       api_name="/blend")
+        if i >= 2:  # the first calls encode and cache both images
+            times.append((time.perf_counter() - start) * 1000)
+    return {"url": url, "blend_http_ms_median": round(statistics.median(times), 1),
+            "blend_http_ms_max": round(max(times), 1), "calls": repeats}
+
+
+def run(engine: Engine, as_json: bool, repeats: int = 20, sample_side: int | None = None) -> dict:
     result = bench(engine, repeats)
+    if sample_side:
+        result["sample"] = bench_sample(engine, sample_side)
     if not as_json:
         for op in ("encode_ms", "decode_ms"):
             for size, ms in result[op].items():

@@ -296,10 +296,12 @@ def centre_crops(images: list[torch.Tensor], side: int) -> torch.Tensor:
         h, w = image.shape[1:]
         image = image.float()
         if min(h, w) < side:
-            image = F.interpolate(
-                image[None], scale_factor=side / min(h, w), mode="bicubic", align_corners=False
-            )[0].clamp(0, 255)
-            h, w = image.shape[1:]
+            # an explicit size: a float scale factor can round 161 * 256/161 down to 255
+            scale = side / min(h, w)
+            h, w = max(side, round(h * scale)), max(side, round(w * scale))
+            image = F.interpolate(image[None], size=(h, w), mode="bicubic", align_corners=False)[
+                0
+            ].clamp(0, 255)
         top, left = (h - side) // 2, (w - side) // 2
         crops.append(image[:, top : top + side, left : left + side] / 255)
     return torch.stack(crops)

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "checkpoints" / "artvae-textures" / "model.safetensors"
-STARTUP_S = 60
+STARTUP_S = 180  # generous: a loaded 2-core CI machine imports torch + gradio slowly
 
 
 def free_port() -> int:

@@ -106,3 +106,16 @@ def test_split_is_fixed_by_name():
     splits = [split_of(n) for n in names]
     assert splits == [split_of(n) for n in names]
     assert 0.05 < splits.count("val") / len(names) < 0.11
+
+
+def test_centre_crops_have_the_asked_side_whatever_the_input():
+    import torch
+
+    from artvae.data import centre_crops
+
+    images = [
+        torch.zeros(3, 161, 161, dtype=torch.uint8),
+        torch.zeros(3, 40, 300, dtype=torch.uint8),
+        torch.zeros(3, 600, 512, dtype=torch.uint8),
+    ]
+    assert centre_crops(images, 256).shape == (3, 3, 256, 256)
