@@ -66,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         lr=args.lr,
         gan_start=args.gan_start,
     )
-    train(cfg, args.data, args.run_dir, args.device)
+    train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--gan-start", type=int, help="step at which the discriminator joins")
+    p.add_argument("--init-from", type=Path,
+                   help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.set_defaults(run=cmd_train)
 

@@ -183,8 +183,11 @@ def sample_grid(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
     return torch.cat(rows, dim=1)
 
 
-def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None) -> Path:
-    """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun."""
+def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None,
+          init_from: Path | None = None) -> Path:
+    """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun.
+    A new run may start from exported weights (`init_from`, e.g. the bundled checkpoint): the
+    optimiser and discriminator then start afresh, at step 0 of the schedule."""
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank = int(os.environ.get("RANK", 0))
     device = pick_device(device_name)
@@ -222,8 +225,15 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         # a fresh, step-dependent crop stream per rank: deterministic without saving every
         # rank's generator state
         generator.manual_seed(cfg.seed + 1000 * rank + 7919 * step)
-    elif rank == 0:
-        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    else:
+        if init_from is not None:
+            start = ArtVAE.from_pretrained(init_from)
+            if start.config != cfg.model:
+                raise ValueError(f"{init_from} holds a different model config than the preset")
+            model.load_state_dict(start.state_dict())
+            ema.load_state_dict(start.state_dict())
+        if rank == 0:
+            (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
     net = CrossCrop(model)
     train_net = DistributedDataParallel(net) if distributed else net

@@ -116,3 +116,14 @@ def test_torchrun_two_processes_on_cpu(corpus, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     state = torch.load(tmp_path / "ddp/last.pt", weights_only=True)
     assert state["step"] == 12
+
+
+def test_a_new_run_can_start_from_exported_weights(corpus, tmp_path):
+    cfg = TrainConfig.preset("tiny")
+    cfg.steps = 2
+    start = ArtVAE(cfg.model)
+    start.style_mean.fill_(0.5)  # a buffer training never touches: it must come from the start
+    start.save_pretrained(tmp_path / "start")
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    state = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    assert torch.equal(state["model"]["style_mean"], torch.full_like(start.style_mean, 0.5))
