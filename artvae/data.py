@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .images import ImageError, image_to_tensor, load_image
+from .images import ImageError, load_image
 
 DEBIAN_PACKAGES = (
     "gimp-data",
@@ -276,17 +276,17 @@ def read_manifest(folder: Path, split: str | None = None) -> list[dict]:
     return [t for t in textures if split is None or t["split"] == split]
 
 
+def load_uint8(path: Path, max_side: int) -> torch.Tensor:
+    """An image file as a (3, H, W) uint8 tensor, through the one safe loader."""
+    return torch.from_numpy(np.asarray(load_image(path, max_side=max_side)).copy()).permute(2, 0, 1)
+
+
 def load_split(folder: Path, split: str, max_side: int) -> list[torch.Tensor]:
-    """A split's textures as (3, H, W) uint8 tensors, through the one safe loader."""
+    """A split's textures as (3, H, W) uint8 tensors."""
     entries = read_manifest(folder, split)
     if not entries:
         raise ValueError(f"no {split} textures in {folder}/manifest.json")
-    return [
-        (image_to_tensor(load_image(Path(folder) / e["file"], max_side=max_side))[0] * 255)
-        .round()
-        .to(torch.uint8)
-        for e in entries
-    ]
+    return [load_uint8(Path(folder) / e["file"], max_side) for e in entries]
 
 
 def centre_crops(images: list[torch.Tensor], side: int) -> torch.Tensor:

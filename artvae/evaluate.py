@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .data import IMAGE_SUFFIXES, centre_crops, load_split
-from .images import image_to_tensor, load_image
+from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8
 from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
@@ -34,10 +33,7 @@ def load_eval_images(folder: Path) -> list[torch.Tensor]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"no images found in {folder}")
-    return [
-        (image_to_tensor(load_image(p, max_side=512))[0] * 255).round().to(torch.uint8)
-        for p in files
-    ]
+    return [load_uint8(p, max_side=512) for p in files]
 
 
 def scores(recon: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:

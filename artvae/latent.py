@@ -50,7 +50,7 @@ def _keep_spread(
 
 
 def _mix_styles(
-    styles: list[torch.Tensor], weights: list[float], centre: torch.Tensor
+    styles: list[torch.Tensor], weights: list[float] | list[torch.Tensor], centre: torch.Tensor
 ) -> torch.Tensor:
     """Weighted combination of style vectors around `centre` (the training mean) whose distance
     from the centre is the weighted mean of theirs: a spherical, not a shrinking, average."""
@@ -135,15 +135,9 @@ def blend(
         return Code(a.structure, _mix_styles([a.style, b.style], [1.0 - t, t], centre), a.size)
     if mode == "spatial":
         weight_b = spatial_ramp(a.structure.shape[-2:], t, ramp)  # (1, 1, h, w)
-        style_a, style_b = a.style[..., None, None], b.style[..., None, None]  # (B, D, 1, 1)
-        offsets = [style_a - centre[..., None, None], style_b - centre[..., None, None]]
-        mixed = (1 - weight_b) * offsets[0] + weight_b * offsets[1]  # (B, D, h, w)
-        length = (1 - weight_b) * offsets[0].norm(dim=1, keepdim=True) + weight_b * offsets[1].norm(
-            dim=1, keepdim=True
-        )
-        style = centre[..., None, None] + mixed * length / mixed.norm(
-            dim=1, keepdim=True
-        ).clamp_min(1e-6)
+        styles = [a.style[..., None, None], b.style[..., None, None]]  # (B, D, 1, 1)
+        # the same spherical mix, with weights that vary across the canvas -> (B, D, h, w)
+        style = _mix_styles(styles, [1 - weight_b, weight_b], centre[..., None, None])
         return Code(a.structure, style, a.size)
     raise ValueError(f"unknown blend mode {mode!r}: use one of {', '.join(BLEND_MODES)}")
 
