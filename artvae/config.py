@@ -15,6 +15,7 @@ class ModelConfig:
     dec_blocks: tuple[int, int] = (2, 2)  # style-modulated residual blocks at 1/8 and 1/4
     norm_groups: int = 8  # GroupNorm groups; the style then re-scales the normalised features
     style_directions: int = 8  # principal style directions stored with the weights for "explore"
+    structure_bank: int = 32  # training structure maps stored with the weights: seeded samples
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,4 +37,5 @@ class ModelConfig:
             dec_blocks=(1, 1),
             norm_groups=4,
             style_directions=4,
+            structure_bank=2,
         )

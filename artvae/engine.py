@@ -152,9 +152,8 @@ class Engine:
         """A seeded structure and a style at `coords` along the principal directions
         (random ones from the seed when None)."""
         m = self.model
-        code = latent.sample(m.structure_mean.cpu(), m.structure_std.cpu(), m.style_mean.cpu(),
-                             m.style_basis.cpu(), m.style_spread.cpu(), size, generator,
-                             temperature)
+        code = latent.sample(m.structure_bank.cpu(), m.style_mean.cpu(), m.style_basis.cpu(),
+                             m.style_spread.cpu(), size, generator, temperature)
         if coords is None:
             return code
         coords = torch.tensor([list(coords)], dtype=torch.float32)

@@ -2,8 +2,8 @@
 
 Takes the EMA or the raw weights of `run/last.pt`, whichever rebuilds training crops better
 (early in a run the EMA still remembers poor weights); computes the principal directions of the
-training textures' styles (the "explore" sliders move along them) and the spread of their
-structure maps (seeded samples are drawn from them) into the model's buffers; and writes the
+training textures' styles (the "explore" sliders move along them) and a bank of their
+structure maps (seeded samples reuse their spectra) into the model's buffers; and writes the
 folder with `save_pretrained`. An existing model card (README.md) is kept.
 """
 
@@ -24,21 +24,22 @@ from .train import validate
 @torch.inference_mode()
 def fill_latent_statistics(model: ArtVAE, crops: torch.Tensor) -> None:
     """Store the training codes' statistics in the model's buffers: style mean, top principal
-    directions and the spread along each, and per-channel structure mean and std."""
+    directions and the spread along each, and a bank of structure maps (256 px crops), evenly
+    spaced over the training set, whose spectra seeded samples reuse."""
     styles, structures = [], []
     for x in crops.split(16):
         q_s, q_w = model.encode(ArtVAE.to_model_range(x))
         styles.append(q_w.mode())  # (b, D_w)
-        structures.append(q_s.mode().transpose(0, 1).flatten(1))  # (C_s, b*h*w)
-    styles, structures = torch.cat(styles), torch.cat(structures, dim=1)
+        structures.append(q_s.mode())  # (b, C_s, h, w)
+    styles, structures = torch.cat(styles), torch.cat(structures)
     mean = styles.mean(0)
     _, singular, vectors = torch.linalg.svd(styles - mean, full_matrices=False)
     k = model.config.style_directions
     model.style_mean.copy_(mean)
     model.style_basis.copy_(vectors[:k])
     model.style_spread.copy_(singular[:k] / max(1, len(styles) - 1) ** 0.5)
-    model.structure_mean.copy_(structures.mean(1))
-    model.structure_std.copy_(structures.std(1))
+    picks = torch.linspace(0, len(structures) - 1, len(model.structure_bank)).round().long()
+    model.structure_bank.copy_(structures[picks])
 
 
 def export(run: Path, out: Path, data: Path, device: str | None = None) -> Path:
@@ -51,7 +52,7 @@ def export(run: Path, out: Path, data: Path, device: str | None = None) -> Path:
     candidates = {}
     for key in ("ema", "model"):
         model = ArtVAE(ModelConfig.from_dict(cfg["model"]))
-        model.load_state_dict(state[key], strict=True)
+        model.load_trained(state[key])
         model = model.to(target).eval()
         # chosen on training textures, so the held-out split stays unseen by every choice
         candidates[key] = (validate(model, crops[:64])["psnr"], model)

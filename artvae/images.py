@@ -204,9 +204,11 @@ def tensor_to_image(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.contiguous().numpy())
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict | None = None) -> Path:
+def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict | None = None,
+             compress_level: int = 6) -> Path:
     """Write `image` as a PNG at `path` (parents created), with `recipe` as JSON under
-    RECIPE_KEY in a text chunk. Returns the path."""
+    RECIPE_KEY in a text chunk. Returns the path. `compress_level` 1 writes a 256 px image
+    about 4x faster than zlib's default 6, for a file about 15% larger."""
     path = Path(path)
     info = PngInfo()
     if recipe is not None:
@@ -216,7 +218,7 @@ def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict | None = 
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write beside and rename: the app may be showing a sample while training rewrites it.
     partial = path.with_name(path.name + ".partial")
-    image.save(partial, format="PNG", pnginfo=info)
+    image.save(partial, format="PNG", pnginfo=info, compress_level=compress_level)
     os.replace(partial, path)
     return path
 

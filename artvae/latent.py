@@ -163,9 +163,18 @@ def resize(code: Code, size: tuple[int, int], tile: bool = True) -> Code:
     return Code(structure, style, tuple(size))
 
 
+def _taper(n: int) -> torch.Tensor:
+    """(n,) window: 1 in the middle half, raised-cosine fades over the outer quarters."""
+    window = torch.ones(n)
+    ramp = n // 4
+    if ramp:
+        fade = 0.5 - 0.5 * torch.cos(torch.pi * (torch.arange(ramp) + 0.5) / ramp)
+        window[:ramp], window[n - ramp:] = fade, fade.flip(0)
+    return window
+
+
 def sample(
-    structure_mean: torch.Tensor,
-    structure_std: torch.Tensor,
+    structure_bank: torch.Tensor,
     style_mean: torch.Tensor,
     style_basis: torch.Tensor,
     style_spread: torch.Tensor,
@@ -173,14 +182,25 @@ def sample(
     generator: torch.Generator | None = None,
     temperature: float = 1.0,
 ) -> Code:
-    """A seeded random texture: structure drawn per channel from the training statistics, style
+    """A seeded random texture. The structure is a random-phase field (Galerne, Gousseau and
+    Morel, "Random phase textures", 2011) built on one stored training structure map: white
+    noise convolved with that map's deviation from its mean, so it keeps the map's channel
+    correlations and spatial spectrum, any size, and wraps around seamlessly. The style comes
     from the Gaussian spanned by the principal training-style directions."""
     h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)
-    noise = torch.randn(1, structure_mean.numel(), h, w, generator=generator)
-    structure = (
-        structure_mean[None, :, None, None]
-        + temperature * structure_std[None, :, None, None] * noise
-    )
+    spot = structure_bank[int(torch.randint(len(structure_bank), (1,), generator=generator))]
+    spot = spot[:, :h, :w]  # an output smaller than the map keeps a corner of it
+    mean = spot.mean(dim=(-2, -1), keepdim=True)
+    spread = spot.std(dim=(-2, -1), keepdim=True)
+    # edges faded out (a hard edge would streak the field), then scaled so each position of
+    # the field has the map's own variance
+    spot = (spot - mean) * _taper(spot.shape[-2])[:, None] * _taper(spot.shape[-1])
+    spot = spot * spread / spot.pow(2).sum(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-8)
+    noise = torch.randn(1, h, w, generator=generator)
+    field = torch.fft.irfft2(
+        torch.fft.rfft2(spot, s=(h, w)) * torch.fft.rfft2(noise), s=(h, w)
+    )  # circular convolution: the field is periodic on the (h, w) canvas
+    structure = (mean + temperature * field)[None]
     coords = torch.randn(1, style_basis.shape[0], generator=generator) * temperature
     return Code(structure, explore(style_mean[None], style_basis, style_spread, coords), size)
 

@@ -20,6 +20,8 @@ from torch import nn
 from .config import ModelConfig
 
 DOWNSCALE = 8  # structure map resolution relative to the image
+OLD_STATISTICS = ("structure_mean", "structure_std")  # buffers of earlier runs' states
+BANK_SIDE = 32  # side of the stored training structure maps (those of 256 px crops)
 
 
 class DiagonalGaussian:
@@ -196,9 +198,11 @@ class ArtVAE(
         self.register_buffer("style_mean", torch.zeros(d))
         self.register_buffer("style_basis", torch.zeros(k, d))  # rows: unit directions
         self.register_buffer("style_spread", torch.ones(k))  # std of the styles along each row
-        # per-channel statistics of training structure maps: seeded samples are drawn from them
-        self.register_buffer("structure_mean", torch.zeros(config.structure_channels))
-        self.register_buffer("structure_std", torch.ones(config.structure_channels))
+        # structure maps of training crops, filled in at export: seeded samples share their
+        # spectra. Until then, white noise (samples from the N(0, I) prior).
+        bank = (config.structure_bank, config.structure_channels, BANK_SIDE, BANK_SIDE)
+        self.register_buffer(
+            "structure_bank", torch.randn(bank, generator=torch.Generator().manual_seed(0)))
 
     def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
         """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w)."""
@@ -217,6 +221,18 @@ class ArtVAE(
         """Sampled reconstruction for training: (image, structure posterior, style posterior)."""
         q_s, q_w = self.encode(x)
         return self.decode(q_s.sample(generator), q_w.sample(generator)), q_s, q_w
+
+    def load_trained(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of a training state strictly, except the latent statistics: export
+        computes those afresh, so a run started before they changed still loads."""
+        statistics = {name for name, _ in self.named_buffers() if "." not in name}
+        statistics |= set(OLD_STATISTICS)
+        weights = {k: v for k, v in state.items() if k not in statistics}
+        missing, unexpected = self.load_state_dict(weights, strict=False)
+        missing = [k for k in missing if k not in statistics]
+        if missing or unexpected:
+            raise KeyError(f"weights do not match the model: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}")
 
     @staticmethod
     def to_model_range(images: torch.Tensor) -> torch.Tensor:

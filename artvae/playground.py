@@ -132,9 +132,10 @@ class OutputFolder:
         return Path(tempfile.mkdtemp(dir=self.root))
 
     def save(self, result: Result) -> Path:
-        """The result as a PNG carrying its recipe, named for what made it."""
+        """The result as a PNG carrying its recipe, named for what made it; written with light
+        compression, as the app answers while sliders move."""
         name = f"artvae-{result.recipe['op']}-{image_digest(result.image)[:8]}.png"
-        return save_png(result.image, self.new() / name, recipe=result.recipe)
+        return save_png(result.image, self.new() / name, recipe=result.recipe, compress_level=1)
 
 
 # ---- the operations --------------------------------------------------------------------------

@@ -213,13 +213,9 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     checkpoint = run / "last.pt"
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
-        for module, key in (
-            (model, "model"),
-            (ema, "ema"),
-            (disc, "disc"),
-            (opt, "opt"),
-            (d_opt, "d_opt"),
-        ):
+        model.load_trained(state["model"])
+        ema.load_trained(state["ema"])
+        for module, key in ((disc, "disc"), (opt, "opt"), (d_opt, "d_opt")):
             module.load_state_dict(state[key])
         step = state["step"]
         # a fresh, step-dependent crop stream per rank: deterministic without saving every

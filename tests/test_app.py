@@ -122,6 +122,13 @@ def test_concurrent_callers_are_all_answered(app_url):
     assert [r["t"] for r in recipes] == [i / 5 for i in range(6)]
 
 
+def test_blend_over_plain_http_as_the_bench_measures_it(app_url):
+    from artvae.bench import bench_http
+
+    result = bench_http(app_url, str(BRICKS), str(WOOD), repeats=2)
+    assert result["blend_http_ms_median"] > 0 and result["blend_gradio_client_ms_median"] > 0
+
+
 # ---- recipes -----------------------------------------------------------------------------------
 
 def test_downloaded_png_carries_its_recipe(client):

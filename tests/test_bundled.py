@@ -27,6 +27,7 @@ def test_bundled_checkpoint_is_complete_and_small():
 def test_bundled_checkpoint_carries_explore_directions():
     model = load_model(None)
     assert model.style_spread.min() > 0 and model.style_basis.abs().sum() > 0
+    assert model.structure_bank.flatten(2).std(2).min() > 0  # every stored map has a layout
     assert torch.allclose(model.style_basis.norm(dim=1), torch.ones(model.style_basis.shape[0]),
                           atol=1e-4)
 

@@ -96,10 +96,30 @@ def test_resize_tiles_the_structure_to_any_size():
 
 
 def test_sample_is_seeded():
-    stats = (torch.zeros(4), torch.ones(4), torch.zeros(8), torch.eye(8)[:3], torch.ones(3))
+    bank = torch.randn(3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    stats = (bank, torch.zeros(8), torch.eye(8)[:3], torch.ones(3))
     one = sample(*stats, size=(64, 64), generator=torch.Generator().manual_seed(7))
     two = sample(*stats, size=(64, 64), generator=torch.Generator().manual_seed(7))
     other = sample(*stats, size=(64, 64), generator=torch.Generator().manual_seed(8))
     assert torch.equal(one.structure, two.structure) and torch.equal(one.style, two.style)
     assert not torch.equal(one.structure, other.structure)
     assert one.structure.shape == (1, 4, 8, 8) and one.style.shape == (1, 8)
+
+
+def test_sampled_structure_keeps_the_stored_maps_spectrum_and_mean():
+    x = torch.arange(32, dtype=torch.float32)
+    stripes = torch.cos(2 * torch.pi * 4 * x / 32).expand(32, 32)  # 4 cycles across, none down
+    means = torch.tensor([1.0, -2.0])[:, None, None]
+    bank = (torch.stack([stripes, torch.zeros(32, 32)]) + means)[None]
+    style = (torch.zeros(2), torch.eye(2)[:1], torch.ones(1))
+    code = sample(bank, *style, size=(512, 512), generator=torch.Generator().manual_seed(3))
+    field = code.structure[0]  # (2, 64, 64)
+    assert torch.allclose(field[1], torch.full((64, 64), -2.0))  # a flat channel stays flat
+    power = torch.fft.rfft2(field[0] - field[0].mean()).abs().pow(2)  # (ky, kx) over 64 x 33
+    stripe_band = power[:, 6:11].sum() / power.sum()  # 4 per 32 px is 8 per 64: kx near 8
+    assert stripe_band > 0.8  # white noise would put about 5/33 there
+    # the map's mean (1) and spread (a cosine's: 0.71) carry over
+    assert abs(field[0].mean() - 1.0) < 0.2 and 0.4 < field[0].std() < 1.0
+    flat = sample(bank, *style, size=(512, 512), temperature=0.0,
+                  generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(flat.structure[0, 0], torch.ones(64, 64))  # no deviation: the mean
