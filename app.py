@@ -111,9 +111,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return gr.Image(label=label, type="filepath", format="png", interactive=False,
                         height=360, elem_id=elem_id)
 
-    def preview() -> gr.Image:
+    def preview(elem_id: str) -> gr.Image:
         return gr.Image(label="2x2 tiled preview (seams show unless tileable)", format="png",
-                        interactive=False, height=360)
+                        interactive=False, height=360, elem_id=elem_id)
 
     def download() -> gr.File:
         return gr.File(label="Download: the PNG carries its recipe (drop it in Restore)",
@@ -121,7 +121,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
     def results(label: str, elem_id: str) -> list:
         with gr.Row(equal_height=True):
-            image, tiles = result(label, elem_id), preview()
+            image, tiles = result(label, elem_id), preview(f"{elem_id}-tiles")
         return [image, tiles, download()]
 
     def examples(rows: list[list[str | None]], inputs: list) -> gr.Examples:
@@ -155,7 +155,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     style_bars = gr.Image(label="Style (offset from the average texture)",
                                           format="png", interactive=False, height=240,
                                           elem_id="encode-style")
-                    enc_preview = preview()
+                    enc_preview = preview("encode-result-tiles")
                 enc_download = download()
             with gr.Tab("Mix", id="mix") as mix_tab:
                 mix_images, mix_weights = [], []

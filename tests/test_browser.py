@@ -100,9 +100,11 @@ def test_mix_weight_slider_changes_the_mix(page):
     upload(page, "mix-texture-1", EXAMPLES / "marble.png")
     upload(page, "mix-texture-2", EXAMPLES / "stripes.png")
     before = wait_for_new_image(page, "mix-result")
+    tiles = wait_for_new_image(page, "mix-result-tiles")
     drag_slider(page, "mix-weight-2", 0.1)
     after = wait_for_new_image(page, "mix-result", before)
     assert after != before
+    wait_for_new_image(page, "mix-result-tiles", tiles)  # the preview too, for the screenshot
 
 
 def test_blend_t_slider_changes_the_frame(page):
