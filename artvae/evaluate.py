@@ -3,7 +3,8 @@
 `python -m artvae evaluate --data DIR` scores the centre 256x256 crop of every validation texture
 (or, for a folder without a manifest, every image in it): PSNR, SSIM, SWD and sharpness of the
 reconstructions, the same for bicubic down-and-up at 1/4 and 1/8 scale, and the style-swap
-figure: how well crop B is rebuilt from A's style, `(s_B, w_A)`, against its own `(s_B, w_B)`.
+figure: how well crop B is rebuilt from A's style, `(s_B, w_A)`, against its own `(s_B, w_B)`;
+then blend quality and how texture-like seeded samples are.
 With `--card README.md` it also writes the table into the model card between marker comments,
 so the card's numbers are always this command's output.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8
-from .latent import Code, blend
+from .latent import Code, blend, sample
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
 
@@ -115,6 +116,29 @@ def evaluate_blends(model: ArtVAE, images: list[torch.Tensor], pairs: int = 16,
     }
 
 
+@torch.inference_mode()
+def evaluate_samples(model: ArtVAE, images: list[torch.Tensor], count: int = 64) -> dict:
+    """How texture-like seeded samples are: SWD of `count` 256 px samples (seeds 0, 1 ...)
+    against the held-out crops, and of the same samples with white-noise layouts (each
+    channel at the stored maps' mean and spread) as the baseline."""
+    device = next(model.parameters()).device
+    crops = centre_crops(images, SIDE)
+    bank = model.structure_bank.cpu()
+    mean, spread = bank.mean(dim=(0, 2, 3)), bank.std(dim=(0, 2, 3))
+    made, noise = [], []
+    for seed in range(count):
+        generator = torch.Generator().manual_seed(seed)
+        code = sample(bank, model.style_mean.cpu(), model.style_basis.cpu(),
+                      model.style_spread.cpu(), (SIDE, SIDE), generator)
+        white = mean[:, None, None] + spread[:, None, None] * torch.randn(
+            code.structure.shape, generator=generator)
+        for structure, out in ((code.structure, made), (white, noise)):
+            decoded = model.decode(structure.to(device), code.style.to(device))
+            out.append(ArtVAE.to_image_range(decoded).cpu())
+    return {"count": count, "swd": round(float(swd(torch.cat(made), crops)), 3),
+            "swd_white_noise_layouts": round(float(swd(torch.cat(noise), crops)), 3)}
+
+
 def card_table(metrics: dict) -> str:
     """The metrics as the markdown table that goes into the model card and README."""
     rows = [
@@ -148,6 +172,13 @@ def card_table(metrics: dict) -> str:
             f"{b['evenness_max']:.2f}), end frames {b['ends_psnr_a']:.2f} / "
             f"{b['ends_psnr_b']:.2f} dB."
         )
+    if "samples" in metrics:
+        m = metrics["samples"]
+        rows.append("")
+        rows.append(
+            f"Seeded samples ({m['count']} at 256 px): SWD {m['swd']:.1f} to the held-out "
+            f"textures; with white-noise layouts instead, {m['swd_white_noise_layouts']:.1f}."
+        )
     return "\n".join(rows)
 
 
@@ -166,6 +197,7 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
     metrics = evaluate(model, images)
     if blends:
         metrics["blend"] = evaluate_blends(model, images)
+    metrics["samples"] = evaluate_samples(model, images)
     if card is not None:
         write_card(card, metrics)
     print(json.dumps(metrics))

@@ -98,6 +98,7 @@ def test_evaluate_reports_model_baselines_and_blends(images, tiny_weights):
     # on white noise a 1/4 bicubic down-up keeps more than a 1/8 one
     assert metrics["bicubic_x4"]["psnr"] > metrics["bicubic_x8"]["psnr"]
     assert metrics["blend"]["pairs"] == 2
+    assert metrics["samples"]["count"] == 64 and metrics["samples"]["swd"] > 0
 
 
 def test_write_card_replaces_only_the_marked_block(tmp_path):
