@@ -201,8 +201,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
             with gr.Tab("Explore", id="explore") as explore_tab:
                 with gr.Row():
                     seed = gr.Number(0, label="Seed (sets the layout)", precision=0, minimum=0)
-                    temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05,
-                                            label="Temperature (layout variety)")
+                    temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature",
+                                            info="0: the plain average, 1: typical, 2: bold")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary")
                     surprise = gr.Button("Surprise me", elem_id="explore-surprise")
