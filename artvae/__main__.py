@@ -65,6 +65,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         crop=args.crop,
         lr=args.lr,
         gan_start=args.gan_start,
+        gan_weight=args.gan_weight,
     )
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from)
 
@@ -130,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--gan-start", type=int, help="step at which the discriminator joins")
+    p.add_argument("--gan-weight", type=float,
+                   help="weight of the adversarial term (default 0.05): sharpness against PSNR")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
