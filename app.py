@@ -132,7 +132,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         gr.Markdown("# ArtVAE playground\nEncode textures into a *structure* (where things are) "
                     "and a *style* (what they look like), then mix, blend and explore.")
         with gr.Row(equal_height=True):
-            size = gr.Slider(256, pg.MAX_SIZE, value=512, step=64, label="Output size (px)",
+            size = gr.Slider(pg.SLIDER_MIN_SIZE, pg.MAX_SIZE, value=512, step=pg.SLIDER_STEP,
+                             label="Output size (px)",
                              info="Mix, Blend and Explore; Encode keeps the input's size",
                              scale=3)
             tileable = gr.Checkbox(label="Tileable (seamless)", value=False, scale=1)
@@ -285,41 +286,23 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def restore_ui(file):
             s = pg.restore_settings(read_recipe(uploaded(file, "Restore")), known_inputs)
-            name = {"morph": "blend", "sample": "explore"}.get(s["op"], s["op"])
-            images = s["images"] + [None] * SLOTS
-            updates = {tabs: gr.Tabs(selected=name), tab: name}
-            for component, key in ((tileable, "tileable"), (t, "t"), (mode, "mode"),
-                                   (ramp, "ramp"), (seed, "seed"), (temperature, "temperature")):
-                if key in s:
-                    updates[component] = s[key]
-            if "size" in s:
-                updates[size] = min(pg.MAX_SIZE, max(256, round(s["size"] / 64) * 64))
-            if "steps" in s:
-                updates[steps] = max(2, s["steps"])
-            if name == "encode":
+            c = pg.restored_controls(s, engine.weights, SLOTS, len(coords))
+            images = c["images"]
+            updates = {tabs: gr.Tabs(selected=c["tab"]), tab: c["tab"], status: c["note"]}
+            controls = {"tileable": tileable, "t": t, "mode": mode, "ramp": ramp, "seed": seed,
+                        "temperature": temperature, "size": size, "steps": steps}
+            updates |= {controls[k]: v for k, v in c.items() if k in controls}
+            if c["tab"] == "encode":
                 updates[enc_image] = images[0]
-            elif name == "mix":
-                weights = s.get("mix_weights", [])[:SLOTS]
-                top = max([1.0, *weights])  # sliders go to 1; the mix normalises anyway
-                for i in range(SLOTS):
-                    updates[mix_images[i]] = images[i]
-                    updates[mix_weights[i]] = weights[i] / top if i < len(weights) else 1.0
-                if "structure_from" in s:
-                    k = s["structure_from"]
-                    updates[layout] = LAYOUTS[-1] if k is None or k < 0 else LAYOUTS[min(k, 3)]
-            elif name == "blend":
+            elif c["tab"] == "mix":
+                updates |= dict(zip(mix_images, images, strict=True))
+                updates |= dict(zip(mix_weights, c["mix_weights"], strict=True))
+                if "layout" in c:
+                    updates[layout] = LAYOUTS[c["layout"]]
+            elif c["tab"] == "blend":
                 updates[image_a], updates[image_b] = images[:2]
             else:
-                values = s.get("coords") or []
-                for k, c in enumerate(coords):
-                    updates[c] = values[k] if k < len(values) else 0.0
-            note = f"Restored the settings of a **{s['op']}** made with `{s['weights']}`."
-            if s["weights"] != engine.weights:
-                note += f" This app runs `{engine.weights}`: the result may differ."
-            if None in s["images"]:
-                note += (" Some of its input images are not among the examples: drop the same "
-                         "images in again (the PNG keeps only their digests).")
-            updates[status] = note
+                updates |= dict(zip(coords, c["coords"], strict=True))
             return updates
 
         restore_outputs = [tabs, tab, size, tileable, status, enc_image, *mix_images,

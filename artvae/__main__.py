@@ -66,6 +66,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         lr=args.lr,
         gan_start=args.gan_start,
         gan_weight=args.gan_weight,
+        fourier_weight=args.fourier_weight,
+        mse_weight=args.mse_weight,
     )
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from)
 
@@ -133,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gan-start", type=int, help="step at which the discriminator joins")
     p.add_argument("--gan-weight", type=float,
                    help="weight of the adversarial term (default 0.05): sharpness against PSNR")
+    p.add_argument("--fourier-weight", type=float,
+                   help="weight of the Fourier-amplitude term (default 0.5): sharpness")
+    p.add_argument("--mse-weight", type=float,
+                   help="weight of a squared-error term (default 0): PSNR against sharpness")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

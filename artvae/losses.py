@@ -23,14 +23,26 @@ def fourier_amplitude_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_loss(
-    x: torch.Tensor, target: torch.Tensor, ssim_weight: float, fourier_weight: float
+    x: torch.Tensor,
+    target: torch.Tensor,
+    ssim_weight: float,
+    fourier_weight: float,
+    mse_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 + (1 - SSIM) + Fourier amplitude, with the parts for logging."""
+    """L1 + (1 - SSIM) + Fourier amplitude + squared error, with the parts for logging. L1
+    keeps edges crisp; the squared error (what PSNR measures) pulls towards the mean where
+    detail cannot be predicted."""
     l1 = (x - target).abs().mean()
+    mse = (x - target).pow(2).mean()
     structural = 1.0 - ssim((x.float() + 1) / 2, (target.float() + 1) / 2).mean()
     spectral = fourier_amplitude_loss(x, target)
-    total = l1 + ssim_weight * structural + fourier_weight * spectral
-    parts = {"l1": l1.item(), "ssim": 1.0 - structural.item(), "fourier": spectral.item()}
+    total = l1 + mse_weight * mse + ssim_weight * structural + fourier_weight * spectral
+    parts = {
+        "l1": l1.item(),
+        "mse": mse.item(),
+        "ssim": 1.0 - structural.item(),
+        "fourier": spectral.item(),
+    }
     return total, parts
 
 

@@ -361,6 +361,45 @@ def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
     return settings
 
 
+SLIDER_MIN_SIZE, SLIDER_STEP = 256, 64  # the app's output-size slider
+
+
+def restored_controls(settings: dict, weights: str, slots: int, directions: int) -> dict:
+    """`restore_settings`' output -> values the app's controls can show: the tab, the images of
+    its `slots` inputs, each control's value fitted to its slider (size on the 64 px steps from
+    256, at least 2 morph steps, mix weights scaled into 0..1), the Mix layout as a slot index
+    (`slots`: blend all), `directions` explore coordinates, and a note for the status line."""
+    tab = {"morph": "blend", "sample": "explore"}.get(settings["op"], settings["op"])
+    controls = {"tab": tab, "images": (settings["images"] + [None] * slots)[:slots]}
+    for key in ("tileable", "t", "mode", "ramp", "seed", "temperature"):
+        if key in settings:
+            controls[key] = settings[key]
+    if "size" in settings:
+        snapped = round(settings["size"] / SLIDER_STEP) * SLIDER_STEP
+        controls["size"] = min(MAX_SIZE, max(SLIDER_MIN_SIZE, snapped))
+    if "steps" in settings:
+        controls["steps"] = max(2, settings["steps"])
+    if tab == "mix":
+        mix_weights = settings.get("mix_weights", [])[:slots]
+        top = max([1.0, *mix_weights])  # sliders go to 1; the mix normalises anyway
+        controls["mix_weights"] = [w / top for w in mix_weights]
+        controls["mix_weights"] += [1.0] * (slots - len(mix_weights))
+        if "structure_from" in settings:
+            k = settings["structure_from"]
+            controls["layout"] = slots if k is None or k < 0 else min(k, slots - 1)
+    if tab == "explore":
+        values = (settings.get("coords") or [])[:directions]
+        controls["coords"] = values + [0.0] * (directions - len(values))
+    note = f"Restored the settings of a **{settings['op']}** made with `{settings['weights']}`."
+    if settings["weights"] != weights:
+        note += f" This app runs `{weights}`: the result may differ."
+    if None in settings["images"]:
+        note += (" Some of its input images are not among the examples: drop the same images "
+                 "in again (the PNG keeps only their digests).")
+    controls["note"] = note
+    return controls
+
+
 def surprise(directions: int, rng) -> tuple[int, list[float]]:
     """A random seed and style coordinates (clipped normal: mostly familiar, sometimes odd)."""
     coords = [round(max(-2.5, min(2.5, rng.gauss(0.0, 1.0))), 2) for _ in range(directions)]
