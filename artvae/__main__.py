@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         gan_start=args.gan_start,
         gan_weight=args.gan_weight,
         fourier_weight=args.fourier_weight,
-        mse_weight=args.mse_weight,
+        psnr_weight=args.psnr_weight,
     )
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from)
 
@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the adversarial term (default 0.05): sharpness against PSNR")
     p.add_argument("--fourier-weight", type=float,
                    help="weight of the Fourier-amplitude term (default 0.5): sharpness")
-    p.add_argument("--mse-weight", type=float,
-                   help="weight of a squared-error term (default 0): PSNR against sharpness")
+    p.add_argument("--psnr-weight", type=float,
+                   help="weight per dB of a mean-PSNR term (default 0): PSNR against sharpness")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

@@ -14,6 +14,8 @@ from torch import nn
 
 from .metrics import ssim
 
+PSNR_CEILING_MSE = 1e-5  # the PSNR term stops pulling at 50 dB: beyond it, 8-bit output rounds
+
 
 def fourier_amplitude_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """L1 between log-amplitude spectra: texture detail lives in the spectrum, not in phase."""
@@ -27,19 +29,22 @@ def reconstruction_loss(
     target: torch.Tensor,
     ssim_weight: float,
     fourier_weight: float,
-    mse_weight: float = 0.0,
+    psnr_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 + (1 - SSIM) + Fourier amplitude + squared error, with the parts for logging. L1
-    keeps edges crisp; the squared error (what PSNR measures) pulls towards the mean where
-    detail cannot be predicted."""
+    """L1 + (1 - SSIM) + Fourier amplitude - mean PSNR (dB), with the parts for logging.
+
+    The PSNR term is the evaluation's own average: a log of each image's squared error, so
+    an image that is already close (a smooth gradient, a flat colour) is pulled as hard as a
+    busy one, where a pixel-average loss lets a little drift and grain there go unpunished."""
     l1 = (x - target).abs().mean()
-    mse = (x - target).pow(2).mean()
     structural = 1.0 - ssim((x.float() + 1) / 2, (target.float() + 1) / 2).mean()
     spectral = fourier_amplitude_loss(x, target)
-    total = l1 + mse_weight * mse + ssim_weight * structural + fourier_weight * spectral
+    mse = (x.float() - target.float()).pow(2).flatten(1).mean(1) / 4  # (B,), on [0, 1] pixels
+    peak = -10 * torch.log10(mse + PSNR_CEILING_MSE).mean()
+    total = l1 + ssim_weight * structural + fourier_weight * spectral - psnr_weight * peak
     parts = {
         "l1": l1.item(),
-        "mse": mse.item(),
+        "psnr": peak.item(),
         "ssim": 1.0 - structural.item(),
         "fourier": spectral.item(),
     }

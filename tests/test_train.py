@@ -11,6 +11,8 @@ import torch
 from PIL import Image
 
 from artvae.data import build, folder_candidates
+from artvae.losses import reconstruction_loss
+from artvae.metrics import psnr
 from artvae.model import ArtVAE
 from artvae.train import CrossCrop, TextureCrops, TrainConfig, generator_loss, train
 
@@ -127,3 +129,16 @@ def test_a_new_run_can_start_from_exported_weights(corpus, tmp_path):
     train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
     state = torch.load(tmp_path / "run/last.pt", weights_only=True)
     assert torch.equal(state["model"]["style_mean"], torch.full_like(start.style_mean, 0.5))
+
+
+def test_psnr_term_is_the_mean_psnr_and_pulls_hardest_where_the_image_is_close():
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+    noise = torch.randn(2, 3, 32, 32) * torch.tensor([0.2, 0.05]).view(2, 1, 1, 1)
+    x = (target + noise).requires_grad_()
+    loss, parts = reconstruction_loss(x, target, 0.0, 0.0, psnr_weight=1.0)
+    expected = psnr((x.detach() + 1) / 2, (target + 1) / 2).mean().item()
+    assert abs(parts["psnr"] - expected) < 0.1
+    loss.backward()
+    far, near = x.grad.abs().flatten(1).mean(1)
+    assert near > 3 * far  # L1 alone pulls both alike
