@@ -65,11 +65,19 @@ def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8) -> dict:
         own.append(ArtVAE.to_image_range(model.decode(q_sb.mode(), q_wb.mode())).cpu())
     recon = torch.cat(recons)
     quadrants_b = crops[..., SIDE // 2 :, SIDE // 2 :]
+    bicubic_x4 = bicubic_baseline(crops, 4)
+    ours, theirs = psnr(recon, crops), psnr(bicubic_x4, crops)
     return {
         "images": len(images),
         "size": SIDE,
         "model": scores(recon, crops),
-        "bicubic_x4": scores(bicubic_baseline(crops, 4), crops),
+        "bicubic_x4": scores(bicubic_x4, crops),
+        # texture by texture: the mean PSNR leans on the smooth ones, where dB run high
+        "per_texture": {
+            "wins_over_bicubic_x4": int((ours > theirs).sum()),
+            "median_psnr": round(ours.median().item(), 3),
+            "median_psnr_bicubic_x4": round(theirs.median().item(), 3),
+        },
         "bicubic_x8": scores(bicubic_baseline(crops, 8), crops),
         "style_swap": {
             "psnr_own_style": round(psnr(torch.cat(own), quadrants_b).mean().item(), 3),
@@ -162,6 +170,14 @@ def card_table(metrics: dict) -> str:
         f"{swap['psnr_other_crop_style']:.2f} dB, against {swap['psnr_own_style']:.2f} dB "
         f"from its own style. {metrics['images']} validation textures."
     )
+    if "per_texture" in metrics:
+        t = metrics["per_texture"]
+        rows.append("")
+        rows.append(
+            f"Texture by texture, ArtVAE beats bicubic 1/4 on PSNR for "
+            f"{t['wins_over_bicubic_x4']} of {metrics['images']}; median PSNR "
+            f"{t['median_psnr']:.2f} dB against {t['median_psnr_bicubic_x4']:.2f} dB."
+        )
     if "blend" in metrics:
         b = metrics["blend"]
         rows.append("")

@@ -97,6 +97,7 @@ def test_evaluate_reports_model_baselines_and_blends(images, tiny_weights):
         assert set(metrics[key]) == {"psnr", "ssim", "swd", "sharpness"}
     # on white noise a 1/4 bicubic down-up keeps more than a 1/8 one
     assert metrics["bicubic_x4"]["psnr"] > metrics["bicubic_x8"]["psnr"]
+    assert 0 <= metrics["per_texture"]["wins_over_bicubic_x4"] <= 3
     assert metrics["blend"]["pairs"] == 2
     assert metrics["samples"]["count"] == 64 and metrics["samples"]["swd"] > 0
 
