@@ -68,6 +68,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         gan_weight=args.gan_weight,
         fourier_weight=args.fourier_weight,
         psnr_weight=args.psnr_weight,
+        colour_weight=args.colour_weight,
     )
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from)
 
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the Fourier-amplitude term (default 0.5): sharpness")
     p.add_argument("--psnr-weight", type=float,
                    help="weight per dB of a mean-PSNR term (default 0): PSNR against sharpness")
+    p.add_argument("--colour-weight", type=float,
+                   help="weight of an L1 term on 8x8 block means (default 0): colour drift")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

@@ -30,23 +30,30 @@ def reconstruction_loss(
     ssim_weight: float,
     fourier_weight: float,
     psnr_weight: float = 0.0,
+    colour_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 + (1 - SSIM) + Fourier amplitude - mean PSNR (dB), with the parts for logging.
+    """L1 + (1 - SSIM) + Fourier amplitude - mean PSNR (dB) + L1 of the 8x8 block means, with
+    the parts for logging.
 
     The PSNR term is the evaluation's own average: a log of each image's squared error, so
     an image that is already close (a smooth gradient, a flat colour) is pulled as hard as a
-    busy one, where a pixel-average loss lets a little drift and grain there go unpunished."""
+    busy one, where a pixel-average loss lets a little drift and grain there go unpunished.
+    The block-mean (colour) term is there because pixel L1's gradient is a sign: under busy
+    detail, a colour drift of a level or two barely moves it."""
     l1 = (x - target).abs().mean()
     structural = 1.0 - ssim((x.float() + 1) / 2, (target.float() + 1) / 2).mean()
     spectral = fourier_amplitude_loss(x, target)
     mse = (x.float() - target.float()).pow(2).flatten(1).mean(1) / 4  # (B,), on [0, 1] pixels
     peak = -10 * torch.log10(mse + PSNR_CEILING_MSE).mean()
-    total = l1 + ssim_weight * structural + fourier_weight * spectral - psnr_weight * peak
+    colour = (F.avg_pool2d(x.float(), 8) - F.avg_pool2d(target.float(), 8)).abs().mean()
+    total = (l1 + ssim_weight * structural + fourier_weight * spectral - psnr_weight * peak
+             + colour_weight * colour)
     parts = {
         "l1": l1.item(),
         "psnr": peak.item(),
         "ssim": 1.0 - structural.item(),
         "fourier": spectral.item(),
+        "colour": colour.item(),
     }
     return total, parts
 

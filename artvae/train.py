@@ -3,9 +3,9 @@
 Two crops A and B of one texture share a look, so the decoder must rebuild B from its own
 structure and A's style as well as from its own: `w` is pushed to hold the look and `s` the layout.
 Each step decodes (s_A, w_A) -> A and (s_B, w_A) -> B for a batch of crop pairs. Losses: L1,
-SSIM, Fourier amplitude and mean PSNR, a KL per latent level, and a patch discriminator
-after a warm-up. An EMA of the weights is what gets validated and exported. The run folder
-holds `last.pt` (resumable), `metrics.jsonl` and sample grids.
+SSIM, Fourier amplitude, mean PSNR, block-mean colour, a KL per latent level, and a patch
+discriminator after a warm-up. An EMA of the weights is what gets validated and exported. The
+run folder holds `last.pt` (resumable), `metrics.jsonl` and sample grids.
 `torchrun --nproc_per_node N -m artvae train ...` runs the same code data-parallel (gloo on
 CPU, nccl on CUDA); on CUDA it uses bf16 autocast.
 """
@@ -48,6 +48,7 @@ class TrainConfig:
     ssim_weight: float = 0.5
     fourier_weight: float = 0.5
     psnr_weight: float = 0.0  # per dB of mean PSNR; 0.01 pulls about as hard as L1 at 30 dB
+    colour_weight: float = 0.0  # L1 of 8x8 block means: colour drift under busy detail
     gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
     gan_weight: float = 0.05
     ema_decay: float = 0.999
@@ -146,7 +147,8 @@ def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple
         recon, kl_s, kl_w = net(a, b)
     recon, target = recon.float(), torch.cat([a, b])
     loss, parts = reconstruction_loss(
-        recon, target, cfg.ssim_weight, cfg.fourier_weight, cfg.psnr_weight
+        recon, target, cfg.ssim_weight, cfg.fourier_weight, cfg.psnr_weight,
+        cfg.colour_weight
     )
     kl_s = kl_s.float().mean() / (target.shape[-1] * target.shape[-2])  # nats per pixel
     kl_w = kl_w.float().mean()  # nats per image
