@@ -142,3 +142,17 @@ def test_psnr_term_is_the_mean_psnr_and_pulls_hardest_where_the_image_is_close()
     loss.backward()
     far, near = x.grad.abs().flatten(1).mean(1)
     assert near > 3 * far  # L1 alone pulls both alike
+
+
+def test_colour_term_sees_a_drift_that_pixel_l1_does_not():
+    target = torch.zeros(1, 3, 16, 16)
+    y, x = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checker = ((x + y) % 2 * 2 - 1).float() * 0.3  # busy detail, zero mean in every 8x8 block
+    pulls = []
+    for colour_weight in (0.0, 1.0):
+        recon = (target + checker + 0.02).requires_grad_()  # ... on a drift of 0.02
+        loss, parts = reconstruction_loss(recon, target, 0.0, 0.0, colour_weight=colour_weight)
+        assert abs(parts["colour"] - 0.02) < 1e-6
+        loss.backward()
+        pulls.append(recon.grad.sum().item())  # net push on the mean colour
+    assert abs(pulls[0]) < 1e-6 and pulls[1] > 0.99
