@@ -10,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from artvae.config import ModelConfig
 from artvae.data import build, folder_candidates
+from artvae.export import calibrate_colour
 from artvae.losses import reconstruction_loss
 from artvae.metrics import psnr
 from artvae.model import ArtVAE
@@ -156,3 +158,22 @@ def test_colour_term_sees_a_drift_that_pixel_l1_does_not():
         loss.backward()
         pulls.append(recon.grad.sum().item())  # net push on the mean colour
     assert abs(pulls[0]) < 1e-6 and pulls[1] > 0.99
+
+
+def test_colour_calibration_removes_the_decoders_mean_colour_error():
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny()).eval()
+    with torch.no_grad():
+        model.decoder.out.bias += 0.1  # a decoder that renders everything a little light
+    crops = torch.rand(4, 3, 32, 32) * 0.5 + 0.25  # mid-tones: no clamping either way
+
+    def mean_error() -> torch.Tensor:
+        with torch.no_grad():
+            q_s, q_w = model.encode(ArtVAE.to_model_range(crops))
+            recon = ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode()))
+        return (recon - crops).mean(dim=(0, 2, 3))
+
+    before = mean_error()
+    removed = calibrate_colour(model, crops)
+    assert torch.allclose(removed, before, atol=1e-6)
+    assert mean_error().abs().max() < 1e-4 < before.abs().min()
