@@ -55,8 +55,7 @@ def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8) -> dict:
     recons, swapped, own = [], [], []
     for x in crops.split(batch):
         x = x.to(device)
-        q_s, q_w = model.encode(ArtVAE.to_model_range(x))
-        recons.append(ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode())).cpu())
+        recons.append(model.reconstruct(x).cpu())
         # style swap: quadrant A (top-left) lends its style to quadrant B (bottom-right)
         a, b = x[..., : SIDE // 2, : SIDE // 2], x[..., SIDE // 2 :, SIDE // 2 :]
         _, q_wa = model.encode(ArtVAE.to_model_range(a))
@@ -164,24 +163,22 @@ def card_table(metrics: dict) -> str:
             f"{m['sharpness']:.2f} |"
         )
     swap = metrics["style_swap"]
-    rows.append("")
-    rows.append(
+    paragraphs = [
+        "\n".join(rows),
         f"Style swap (128 px crop B rebuilt from another crop's style): "
         f"{swap['psnr_other_crop_style']:.2f} dB, against {swap['psnr_own_style']:.2f} dB "
-        f"from its own style. {metrics['images']} validation textures."
-    )
+        f"from its own style. {metrics['images']} validation textures.",
+    ]
     if "per_texture" in metrics:
         t = metrics["per_texture"]
-        rows.append("")
-        rows.append(
+        paragraphs.append(
             f"Texture by texture, ArtVAE beats bicubic 1/4 on PSNR for "
             f"{t['wins_over_bicubic_x4']} of {metrics['images']}; median PSNR "
             f"{t['median_psnr']:.2f} dB against {t['median_psnr_bicubic_x4']:.2f} dB."
         )
     if "blend" in metrics:
         b = metrics["blend"]
-        rows.append("")
-        rows.append(
+        paragraphs.append(
             f"Blends (`full`, {b['steps']} steps, {b['pairs']} pairs of held-out textures): "
             f"middle-frame contrast {b['contrast']:.2f} of the ends (pixel crossfade: "
             f"{b['crossfade_contrast']:.2f}), evenness {b['evenness']:.2f} (worst "
@@ -190,12 +187,11 @@ def card_table(metrics: dict) -> str:
         )
     if "samples" in metrics:
         m = metrics["samples"]
-        rows.append("")
-        rows.append(
+        paragraphs.append(
             f"Seeded samples ({m['count']} at 256 px): SWD {m['swd']:.1f} to the held-out "
             f"textures; with white-noise layouts instead, {m['swd_white_noise_layouts']:.1f}."
         )
-    return "\n".join(rows)
+    return "\n\n".join(paragraphs)
 
 
 def write_card(card: Path, metrics: dict) -> None:

@@ -49,11 +49,7 @@ def calibrate_colour(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
     the error removed, per channel, in 0..1 units. L1 training makes the output a median, and
     on skewed pixel distributions a median sits a level or so off the mean, which squared
     error (PSNR) charges on every pixel of every image."""
-    errors = []
-    for x in crops.split(16):
-        q_s, q_w = model.encode(ArtVAE.to_model_range(x))
-        recon = ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode()))
-        errors.append((recon - x).mean(dim=(2, 3)))  # (b, 3)
+    errors = [(model.reconstruct(x) - x).mean(dim=(2, 3)) for x in crops.split(16)]  # (b, 3)
     offset = torch.cat(errors).mean(0)  # (3,)
     # the output conv's channels c*4 .. c*4+3 become colour c after the pixel-shuffle by 2
     model.decoder.out.bias -= 2 * offset.repeat_interleave(4)  # [0, 1] -> [-1, 1] units

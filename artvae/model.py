@@ -215,6 +215,11 @@ class ArtVAE(
         """(structure, style) -> (B, 3, 8h, 8w) in about [-1, 1]; tileable wraps around."""
         return self.decoder(structure, style, tileable)
 
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images -> their deterministic (posterior-mean) reconstructions in [0, 1]."""
+        q_s, q_w = self.encode(self.to_model_range(images))
+        return self.to_image_range(self.decode(q_s.mode(), q_w.mode()))
+
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, DiagonalGaussian, DiagonalGaussian]:

@@ -166,11 +166,7 @@ def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple
 @torch.inference_mode()
 def validate(model: ArtVAE, crops: torch.Tensor) -> dict[str, float]:
     """PSNR / SSIM / sharpness of deterministic (posterior mean) reconstructions."""
-    recons = []
-    for batch in crops.split(8):
-        q_s, q_w = model.encode(ArtVAE.to_model_range(batch))
-        recons.append(ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode())))
-    recon = torch.cat(recons)
+    recon = torch.cat([model.reconstruct(batch) for batch in crops.split(8)])
     return {
         "psnr": psnr(recon, crops).mean().item(),
         "ssim": ssim(recon, crops).mean().item(),
