@@ -1,9 +1,9 @@
 """`python -m artvae <command>`: the command line.
 
-Model commands live here (reconstruct, bench, evaluate, train, export, publish); the playground
-commands (blend, mix, sample) are added by `cli.py`. Every command that runs the model takes
-`--weights` (a folder or Hub `repo_id[@revision]`; default $ARTVAE_WEIGHTS, then the bundled
-checkpoint) and `--device`.
+Model commands live here (reconstruct, bench, evaluate, grid, train, export, publish); the
+playground commands (blend, mix, sample) are added by `cli.py`. Every command that runs the
+model takes `--weights` (a folder or Hub `repo_id[@revision]`; default $ARTVAE_WEIGHTS, then
+the bundled checkpoint) and `--device`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     run(Engine(args.weights, args.device).model, args.data, args.card)
 
 
+def cmd_grid(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .evaluate import load_eval_images
+    from .swaps import grid_from_folder
+
+    images = load_eval_images(args.data) if args.group is None else _group_images(args)
+    print(grid_from_folder(Engine(args.weights, args.device).model, images, args.out,
+                           args.layouts, args.styles))
+
+
+def _group_images(args: argparse.Namespace) -> list:
+    from .data import load_split
+
+    return load_split(args.data, "val", max_side=512, group=args.group)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from .train import TrainConfig, train, with_overrides
 
@@ -69,8 +85,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         fourier_weight=args.fourier_weight,
         psnr_weight=args.psnr_weight,
         colour_weight=args.colour_weight,
+        swap_weight=args.swap_weight,
+        style_cycle_weight=args.style_cycle_weight,
+        layout_cycle_weight=args.layout_cycle_weight,
+        val_every=args.val_every,
     )
-    train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from)
+    train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from,
+          minutes=args.minutes)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -119,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_evaluate)
 
+    p = commands.add_parser("grid", help="style-swap picture: layouts as rows, styles as columns")
+    p.add_argument("--data", type=Path, required=True,
+                   help="corpus folder (its held-out split) or a folder of images")
+    p.add_argument("--group", help="only this source group of the corpus (textures, art)")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--layouts", type=int, default=4, help="rows (default 4)")
+    p.add_argument("--styles", type=int, default=4, help="columns (default 4)")
+    add_model_options(p)
+    p.set_defaults(run=cmd_grid)
+
     p = commands.add_parser("train", help="train (or resume) a model")
     p.add_argument("--data", type=Path, default=Path("data/textures"))
     p.add_argument(
@@ -142,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight per dB of a mean-PSNR term (default 0): PSNR against sharpness")
     p.add_argument("--colour-weight", type=float,
                    help="weight of an L1 term on 8x8 block means (default 0): colour drift")
+    p.add_argument("--swap-weight", type=float,
+                   help="weight of the patch statistics of D(s_A, w_B) against B's (default 1; "
+                        "0 turns swaps off)")
+    p.add_argument("--style-cycle-weight", type=float,
+                   help="weight of E_w(D(s_A, w_B)) ~ w_B (default 0.1)")
+    p.add_argument("--layout-cycle-weight", type=float,
+                   help="weight of E_s(D(s_A, w_B)) ~ s_A (default 0.1): keeps A's layout")
+    p.add_argument("--val-every", type=int, help="steps between validations (default 500)")
+    p.add_argument("--minutes", type=float,
+                   help="stop after this many minutes, checkpointed (resume with the same command)")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

@@ -16,6 +16,9 @@ class ModelConfig:
     norm_groups: int = 8  # GroupNorm groups; the style then re-scales the normalised features
     style_directions: int = 8  # principal style directions stored with the weights for "explore"
     structure_bank: int = 32  # training structure maps stored with the weights: seeded samples
+    # the layout map's posterior mean is normalised per channel over space (zero mean, unit
+    # spread), so its global statistics carry no colour or contrast: only the style can
+    structure_norm: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,7 +4,9 @@
 (or, for a folder without a manifest, every image in it): PSNR, SSIM, SWD and sharpness of the
 reconstructions, the same for bicubic down-and-up at 1/4 and 1/8 scale, and the style-swap
 figure: how well crop B is rebuilt from A's style, `(s_B, w_A)`, against its own `(s_B, w_B)`;
-then blend quality and how texture-like seeded samples are.
+style swaps between *different* images (`swaps`: transfer, colour transfer, layout kept, beside
+the pixel colour-matching baseline); then blend quality and how texture-like seeded samples are.
+A corpus whose manifest holds several source groups (textures, art) is also scored group by group.
 With `--card README.md` it also writes the table into the model card between marker comments,
 so the card's numbers are always this command's output.
 """
@@ -17,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8
+from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_manifest
 from .latent import Code, blend, sample
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
+from .swaps import evaluate_swaps
 
 CARD_START, CARD_END = "<!-- evaluate:start -->", "<!-- evaluate:end -->"
 SIDE = 256
@@ -35,6 +38,17 @@ def load_eval_images(folder: Path) -> list[torch.Tensor]:
     if not files:
         raise ValueError(f"no images found in {folder}")
     return [load_uint8(p, max_side=512) for p in files]
+
+
+def load_eval_groups(folder: Path) -> dict[str, list[torch.Tensor]]:
+    """The validation split group by group (a manifest without groups is all "textures")."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        return {}
+    groups = sorted({e.get("group", "textures") for e in read_manifest(folder, "val")})
+    if len(groups) < 2:
+        return {}
+    return {g: load_split(folder, "val", max_side=512, group=g) for g in groups}
 
 
 def scores(recon: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
@@ -162,6 +176,12 @@ def card_table(metrics: dict) -> str:
             f"| {label} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['swd']:.1f} | "
             f"{m['sharpness']:.2f} |"
         )
+    for name, group in metrics.get("groups", {}).items():
+        m = group["model"]
+        rows.append(
+            f"| ArtVAE, {name} only ({group['images']}) | {m['psnr']:.2f} | {m['ssim']:.3f} | "
+            f"{m['swd']:.1f} | {m['sharpness']:.2f} |"
+        )
     swap = metrics["style_swap"]
     paragraphs = [
         "\n".join(rows),
@@ -169,6 +189,8 @@ def card_table(metrics: dict) -> str:
         f"{swap['psnr_other_crop_style']:.2f} dB, against {swap['psnr_own_style']:.2f} dB "
         f"from its own style. {metrics['images']} validation textures.",
     ]
+    if "swaps" in metrics:
+        paragraphs.append(swap_table(metrics))
     if "per_texture" in metrics:
         t = metrics["per_texture"]
         paragraphs.append(
@@ -194,6 +216,25 @@ def card_table(metrics: dict) -> str:
     return "\n\n".join(paragraphs)
 
 
+def swap_table(metrics: dict) -> str:
+    """Style swaps (A's layout in B's style, different images): the model beside the pixel
+    colour-matching baseline, overall and per source group."""
+    rows = [
+        "| style swap, pairs of different held-out images | transfer ↑ | colour transfer ↑ "
+        "| layout kept ↑ |",
+        "|---|---|---|---|",
+    ]
+    sets = [("all", metrics), *metrics.get("groups", {}).items()]
+    for name, m in sets:
+        for key, label in (("model", "ArtVAE"), ("colour_matching", "channel mean/std matching")):
+            r = m["swaps"][key]
+            rows.append(
+                f"| {label}, {name} ({m['swaps']['pairs']} pairs) | {r['transfer']['mean']:.2f} | "
+                f"{r['colour_transfer']['mean']:.2f} | {r['layout_kept']['mean']:.2f} |"
+            )
+    return "\n".join(rows)
+
+
 def write_card(card: Path, metrics: dict) -> None:
     """Replace the table between the marker comments of `card` with these metrics."""
     text = card.read_text()
@@ -207,9 +248,17 @@ def write_card(card: Path, metrics: dict) -> None:
 def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True) -> dict:
     images = load_eval_images(data)
     metrics = evaluate(model, images)
+    metrics["swaps"] = evaluate_swaps(model, images)
     if blends:
         metrics["blend"] = evaluate_blends(model, images)
     metrics["samples"] = evaluate_samples(model, images)
+    groups = load_eval_groups(data)
+    if groups:
+        metrics["groups"] = {}
+        for name, members in groups.items():
+            scored = evaluate(model, members)
+            scored["swaps"] = evaluate_swaps(model, members)
+            metrics["groups"][name] = scored
     if card is not None:
         write_card(card, metrics)
     print(json.dumps(metrics))

@@ -101,12 +101,15 @@ def _patches(x: torch.Tensor, count: int, size: int, generator: torch.Generator)
     return patches.permute(0, 1, 4, 2, 3).reshape(b * count, c * size * size)
 
 
-def _normalise(desc: torch.Tensor, channels: int = 3) -> torch.Tensor:
-    """Zero mean, unit std per colour channel over the whole set of descriptors (as Karras)."""
-    d = desc.view(desc.shape[0], channels, -1)
-    mean = d.mean(dim=(0, 2), keepdim=True)
-    std = d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
-    return ((d - mean) / std).view_as(desc)
+SWD_SPREAD_FLOOR = 2 / 255  # flat areas must not blow quantisation noise up
+
+
+def _normalise_by_reference(desc_x: torch.Tensor, desc_y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Both descriptor sets divided by the reference's (y's) spread per dimension, floored at
+    2/255. One scale for both, so a colour or contrast change shows (normalising each set by
+    its own statistics, as Karras et al. do for whole datasets, would hide it)."""
+    spread = desc_y.std(dim=0, keepdim=True).clamp_min(SWD_SPREAD_FLOOR)
+    return desc_x / spread, desc_y / spread
 
 
 def swd(
@@ -119,7 +122,7 @@ def swd(
     """Sliced Wasserstein distance between the 7x7 patch sets of two image batches, x 1e3.
 
     Karras et al. 2018 (progressive GAN): per level of a 3-level Laplacian pyramid, `patches`
-    7x7x3 patches per image, each set normalised per colour channel by its own mean/std, projected
+    7x7x3 patches per image, both sets divided by the reference y's spread per dimension, projected
     on `projections` random unit directions, sorted, mean absolute difference. The result is the
     mean over levels times 1e3, the scale the paper reports. Both sets are sampled at the same
     positions (same generator state), so identical sets give exactly 0 and aligned pairs (a
@@ -131,9 +134,10 @@ def swd(
     distances = []
     for level_x, level_y in zip(laplacian_pyramid(x), laplacian_pyramid(y), strict=True):
         state = gen.get_state()
-        desc_x = _normalise(_patches(level_x, patches, 7, gen))
+        desc_x = _patches(level_x, patches, 7, gen)
         gen.set_state(state)  # the same positions for y
-        desc_y = _normalise(_patches(level_y, patches, 7, gen))
+        desc_y = _patches(level_y, patches, 7, gen)
+        desc_x, desc_y = _normalise_by_reference(desc_x, desc_y)
         dirs = torch.randn(desc_x.shape[1], projections, generator=gen).to(x.device)
         dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (147, projections) unit directions
         proj_x = (desc_x @ dirs).sort(dim=0).values  # (N_x, projections)
@@ -179,3 +183,53 @@ def blend_measures(frames: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> di
         "ends_psnr_a": float(psnr(frames[:1], a)[0]),
         "ends_psnr_b": float(psnr(frames[-1:], b)[0]),
     }
+
+
+# --- style swaps: X = D(s_A, w_B), R = D(s_A, w_A), B the style source -----------------------
+
+
+def match_colour(source: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """The no-model swap baseline: each colour channel of `source` moved to the mean and spread
+    of `reference`'s, in pixel space, clamped: (B, 3, H, W) x2 -> (B, 3, H, W)."""
+    mean_s, std_s = source.mean(dim=(2, 3), keepdim=True), source.std(dim=(2, 3), keepdim=True)
+    mean_r = reference.mean(dim=(2, 3), keepdim=True)
+    std_r = reference.std(dim=(2, 3), keepdim=True)
+    return ((source - mean_s) / std_s.clamp_min(1e-6) * std_r + mean_r).clamp(0, 1)
+
+
+def colour_transfer(swapped: torch.Tensor, recon: torch.Tensor,
+                    style: torch.Tensor) -> torch.Tensor:
+    """1 - |mean colour X - mean colour B| / |mean colour R - mean colour B|: (B,). 1 = the swap
+    has B's mean colour, 0 = it kept A's."""
+    gap = (swapped.mean(dim=(2, 3)) - style.mean(dim=(2, 3))).norm(dim=1)
+    before = (recon.mean(dim=(2, 3)) - style.mean(dim=(2, 3))).norm(dim=1)
+    return 1 - gap / before.clamp_min(1e-6)
+
+
+def style_transfer(swapped: torch.Tensor, recon: torch.Tensor, style: torch.Tensor,
+                   patches: int = 512) -> torch.Tensor:
+    """1 - SWD(X, B) / SWD(R, B), pair by pair: (B,). 1 = X has B's patch statistics, 0 = the
+    style did nothing. Each pair's SWD uses `patches` 7x7 patches per pyramid level."""
+    out = []
+    for x, r, b in zip(swapped, recon, style, strict=True):
+        after = swd(x[None], b[None], patches=patches)
+        before = swd(r[None], b[None], patches=patches)
+        out.append(1 - after / max(before, 1e-6))
+    return torch.tensor(out)
+
+
+def _edges(x: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude of grey at 1/4 scale, where layout lives and grain does not: (B, N)."""
+    g = F.avg_pool2d(grey(x.float()), 4)
+    dy, dx = g[..., 1:, :-1] - g[..., :-1, :-1], g[..., :-1, 1:] - g[..., :-1, :-1]
+    return (dx.pow(2) + dy.pow(2)).sqrt().flatten(1)
+
+
+def layout_kept(swapped: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of the 1/4-scale edge maps of X and of its layout source A: (B,).
+    1 = X has its edges where A has them, ~0 = unrelated images. It can fail both ways: a copy
+    of A scores 1 with no style at all (read it beside the transfer), and a near-flat A, or a
+    style whose grain is coarser than 4 px, scores low for a layout a person would call kept."""
+    ex, ea = _edges(swapped), _edges(layout)
+    ex, ea = ex - ex.mean(dim=1, keepdim=True), ea - ea.mean(dim=1, keepdim=True)
+    return (ex * ea).sum(dim=1) / (ex.norm(dim=1) * ea.norm(dim=1)).clamp_min(1e-8)

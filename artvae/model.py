@@ -104,6 +104,13 @@ def _fit_style(style: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(style, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def normalise_over_space(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Zero mean, unit spread per channel over space: (B, C, h, w) -> same shape."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    var = x.var(dim=(2, 3), keepdim=True, correction=0)
+    return (x - mean) * torch.rsqrt(var + eps)
+
+
 class Encoder(nn.Module):
     """(B, 3, H, W) in [-1, 1] -> structure params (B, 2C_s, H/8, W/8), style params (B, 2D_w)."""
 
@@ -118,6 +125,7 @@ class Encoder(nn.Module):
         self.structure_head = nn.Sequential(
             nn.GroupNorm(g, c8), nn.SiLU(), nn.Conv2d(c8, 2 * cfg.structure_channels, 1)
         )
+        self.structure_norm = cfg.structure_norm
         # style: a further stride-2 stage, then mean and std pooling (texture statistics)
         self.style_down = Conv(c8, c8, kernel=3, stride=2)
         self.style_head = nn.Sequential(
@@ -132,6 +140,9 @@ class Encoder(nn.Module):
         for block in self.blocks8:
             h = block(h)
         structure = self.structure_head(h)  # (B, 2C_s, H/8, W/8)
+        if self.structure_norm:
+            mean, logvar = structure.chunk(2, dim=1)
+            structure = torch.cat([normalise_over_space(mean), logvar], dim=1)
         g = F.silu(self.style_down(F.silu(h)))  # (B, c8, H/16, W/16)
         # population std: defined even when a small input leaves a single pixel
         stats = [

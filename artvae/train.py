@@ -16,7 +16,10 @@ import copy
 import json
 import math
 import os
+import queue
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -30,8 +33,16 @@ from .config import ModelConfig
 from .data import centre_crops, load_split
 from .device import autocast_dtype, pick_device
 from .images import save_png, tensor_to_image
-from .losses import PatchDiscriminator, d_hinge_loss, g_hinge_loss, reconstruction_loss
-from .metrics import psnr, sharpness, ssim
+from .losses import (
+    PatchDiscriminator,
+    d_hinge_loss,
+    g_hinge_loss,
+    layout_cycle_loss,
+    reconstruction_loss,
+    sliced_patch_loss,
+    style_cycle_loss,
+)
+from .metrics import colour_transfer, layout_kept, psnr, sharpness, ssim, style_transfer
 from .model import ArtVAE
 
 
@@ -49,6 +60,9 @@ class TrainConfig:
     fourier_weight: float = 0.5
     psnr_weight: float = 0.0  # per dB of mean PSNR; 0.01 pulls about as hard as L1 at 30 dB
     colour_weight: float = 0.0  # L1 of 8x8 block means: colour drift under busy detail
+    swap_weight: float = 1.0  # patch statistics of D(s_A, w_B) against B's (0: no swaps)
+    style_cycle_weight: float = 0.1  # E_w(D(s_A, w_B)) must come back as w_B
+    layout_cycle_weight: float = 0.1  # E_s(D(s_A, w_B)) must come back as s_A
     gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
     gan_weight: float = 0.05
     ema_decay: float = 0.999
@@ -110,6 +124,21 @@ class TextureCrops:
         return torch.stack(a), torch.stack(b)
 
 
+def prefetched(make: Callable[[], tuple[torch.Tensor, ...]], depth: int = 4) -> Iterator:
+    """Batches from `make`, made `depth` ahead on a background thread: cropping runs on the CPU
+    while the accelerator trains (torch's resampling releases the GIL). Calls stay in order,
+    so a seeded `make` gives the same stream as calling it in the loop."""
+    batches: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        while True:
+            batches.put(make())
+
+    threading.Thread(target=produce, daemon=True).start()
+    while True:
+        yield batches.get()
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to 5% of the peak."""
     if step < cfg.warmup_steps:
@@ -128,50 +157,94 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 class CrossCrop(torch.nn.Module):
     """The training forward pass, one module so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: ArtVAE):
+    def __init__(self, model: ArtVAE, swaps: bool = True):
         super().__init__()
         self.model = model
+        self.swaps = swaps
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Crop pairs (n, 3, c, c) -> reconstructions of [a; b] (2n, 3, c, c), KL_s, KL_w (2n,)."""
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Crop pairs (n, 3, c, c) -> reconstructions of [a; b] (2n, 3, c, c), KL_s, KL_w (2n,)
+        and, with swaps, the decodes of each layout of `a` in the style of the previous row's
+        texture, with their re-encoded style and structure and what those should come back as."""
+        n = a.shape[0]
         q_s, q_w = self.model.encode(torch.cat([a, b]))
-        style_a = q_w.sample()[: a.shape[0]]
+        structure, style_a = q_s.sample(), q_w.sample()[:n]
         # (s_A, w_A) -> A and (s_B, w_A) -> B: the style of A must carry B's look too
-        recon = self.model.decode(q_s.sample(), torch.cat([style_a, style_a]))
-        return recon, q_s.kl(), q_w.kl()
+        out = {"recon": self.model.decode(structure, torch.cat([style_a, style_a])),
+               "kl_s": q_s.kl(), "kl_w": q_w.kl()}
+        if self.swaps and n > 1:
+            # row i's layout in row i-1's style: a different texture, so the structure map
+            # cannot pass the look on; the loss judges the patch statistics against b[i-1]
+            swapped = self.model.decode(structure[:n], style_a.roll(1, dims=0))
+            q_s_swap, q_w_swap = self.model.encode(swapped)
+            out.update(swapped=swapped, swap_style=q_w_swap.mean, swap_structure=q_s_swap.mean,
+                       given_style=q_w.mean[:n].roll(1, dims=0), given_structure=q_s.mean[:n])
+        return out
 
 
 def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple:
-    """Loss of the VAE on a batch of crop pairs; also returns parts, reconstruction, target."""
+    """Loss of the VAE on a batch of crop pairs; also returns parts, the decodes the
+    discriminator should see as fakes, and the real images."""
     with torch.autocast(a.device.type, dtype=dtype, enabled=dtype is not None):
-        recon, kl_s, kl_w = net(a, b)
-    recon, target = recon.float(), torch.cat([a, b])
+        out = net(a, b)
+    recon, target = out["recon"].float(), torch.cat([a, b])
     loss, parts = reconstruction_loss(
         recon, target, cfg.ssim_weight, cfg.fourier_weight, cfg.psnr_weight,
         cfg.colour_weight
     )
-    kl_s = kl_s.float().mean() / (target.shape[-1] * target.shape[-2])  # nats per pixel
-    kl_w = kl_w.float().mean()  # nats per image
+    kl_s = out["kl_s"].float().mean() / (target.shape[-1] * target.shape[-2])  # nats per pixel
+    kl_w = out["kl_w"].float().mean()  # nats per image
     loss = loss + cfg.kl_structure * kl_s + cfg.kl_style * kl_w
     parts.update(kl_s=kl_s.item(), kl_w=kl_w.item())
+    fakes = recon
+    if "swapped" in out:
+        swapped = out["swapped"].float()
+        # judged against the *other* crop of the style's texture: statistics, not pixels
+        swap = sliced_patch_loss(swapped, b.roll(1, dims=0))
+        style_cycle = style_cycle_loss(out["swap_style"].float(), out["given_style"].float())
+        layout_cycle = layout_cycle_loss(
+            out["swap_structure"].float(), out["given_structure"].float())
+        loss = (loss + cfg.swap_weight * swap + cfg.style_cycle_weight * style_cycle
+                + cfg.layout_cycle_weight * layout_cycle)
+        parts.update(swap=swap.item(), style_cycle=style_cycle.item(),
+                     layout_cycle=layout_cycle.item())
+        fakes = torch.cat([recon, swapped])
     if step >= cfg.gan_start:
         with torch.autocast(a.device.type, dtype=dtype, enabled=dtype is not None):
-            g_loss = g_hinge_loss(disc(recon).float())
+            g_loss = g_hinge_loss(disc(fakes).float())
         ramp = min(1.0, (step - cfg.gan_start) / 1000)
         loss = loss + cfg.gan_weight * ramp * g_loss
         parts["g"] = g_loss.item()
-    return loss, parts, recon.detach(), target
+    return loss, parts, fakes.detach(), target
 
 
 @torch.inference_mode()
-def validate(model: ArtVAE, crops: torch.Tensor) -> dict[str, float]:
-    """PSNR / SSIM / sharpness of deterministic (posterior mean) reconstructions."""
+def validate(model: ArtVAE, crops: torch.Tensor, swaps: bool = False) -> dict[str, float]:
+    """PSNR / SSIM / sharpness of deterministic (posterior mean) reconstructions; with `swaps`,
+    also how far each crop's layout in the next crop's style moves to that style."""
     recon = torch.cat([model.reconstruct(batch) for batch in crops.split(8)])
-    return {
+    scores = {
         "psnr": psnr(recon, crops).mean().item(),
         "ssim": ssim(recon, crops).mean().item(),
         "sharpness": sharpness(recon, crops).mean().item(),
     }
+    if swaps and len(crops) > 1:
+        swapped = torch.cat([swap_decode(model, x, y) for x, y in
+                             zip(crops.split(8), crops.roll(-1, dims=0).split(8), strict=True)])
+        style = crops.roll(-1, dims=0)
+        scores.update(
+            swap_transfer=style_transfer(swapped, recon, style).mean().item(),
+            swap_colour=colour_transfer(swapped, recon, style).mean().item(),
+            swap_layout=layout_kept(swapped, crops).mean().item(),
+        )
+    return scores
+
+
+def swap_decode(model: ArtVAE, layout: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images -> the layout of each in the style of its partner, D(s_A, w_B), in [0, 1]."""
+    q_s, _ = model.encode(ArtVAE.to_model_range(layout))
+    _, q_w = model.encode(ArtVAE.to_model_range(style))
+    return ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode()))
 
 
 @torch.inference_mode()
@@ -186,10 +259,11 @@ def sample_grid(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
 
 
 def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None,
-          init_from: Path | None = None) -> Path:
+          init_from: Path | None = None, minutes: float | None = None) -> Path:
     """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun.
     A new run may start from exported weights (`init_from`, e.g. the bundled checkpoint): the
-    optimiser and discriminator then start afresh, at step 0 of the schedule."""
+    optimiser and discriminator then start afresh, at step 0 of the schedule. With `minutes`,
+    the run checkpoints and stops once that much time has passed (a lent machine's budget)."""
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank = int(os.environ.get("RANK", 0))
     device = pick_device(device_name)
@@ -233,22 +307,21 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         if rank == 0:
             (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
-    net = CrossCrop(model)
+    net = CrossCrop(model, swaps=cfg.swap_weight > 0)
     train_net = DistributedDataParallel(net) if distributed else net
     train_disc = DistributedDataParallel(disc) if distributed else disc
     textures = TextureCrops(data, "train", cfg.max_side)
     val_crops = centre_crops(load_split(data, "val", cfg.max_side)[: cfg.val_images], 256)
 
+    batches = prefetched(lambda: textures.pairs(cfg.batch_pairs, cfg.crop, generator))
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
     started = time.time()
-    while step < cfg.steps:
+    out_of_time = False
+    while step < cfg.steps and not out_of_time:
         for group in (*opt.param_groups, *d_opt.param_groups):
             group["lr"] = lr_at(step, cfg)
-        a, b = (
-            x.to(device, memory_format=layout)
-            for x in textures.pairs(cfg.batch_pairs, cfg.crop, generator)
-        )
-        loss, parts, recon, target = generator_loss(train_net, train_disc, a, b, cfg, step, dtype)
+        a, b = (x.to(device, memory_format=layout) for x in next(batches))
+        loss, parts, fakes, target = generator_loss(train_net, train_disc, a, b, cfg, step, dtype)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -256,8 +329,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         if step >= cfg.gan_start - 500:  # the critic warms up before it starts to push
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 # one forward over real and fake: DDP allows one pass per backward
-                real_logits, fake_logits = train_disc(torch.cat([target, recon])).float().chunk(2)
-                d_loss = d_hinge_loss(real_logits, fake_logits)
+                logits = train_disc(torch.cat([target, fakes])).float()
+                d_loss = d_hinge_loss(logits[: len(target)], logits[len(target) :])
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
@@ -271,7 +344,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
             metrics = {
                 "step": step,
                 "train": parts,
-                "val": validate(ema, val_crops.to(device)),
+                "val": validate(ema, val_crops.to(device), swaps=True),
                 "seconds": round(time.time() - started, 1),
             }
             with open(run / "metrics.jsonl", "a") as log:
@@ -279,7 +352,12 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
             grid = sample_grid(ema, val_crops[:6].to(device))
             save_png(tensor_to_image(grid.cpu()), run / f"samples_{step:06d}.png")
             bar.write(f"step {step}: val {metrics['val']}")
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+        out_of_time = minutes is not None and time.time() - started > 60 * minutes
+        if distributed and minutes is not None:  # every rank stops at the same step
+            flag = torch.tensor(float(out_of_time), device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time):
             state = {
                 "model": model.state_dict(),
                 "ema": ema.state_dict(),
