@@ -1,25 +1,28 @@
-"""The training corpus: textures from Debian's art packages (or any folder), filtered and split.
+"""The training corpus: textures and art from Debian's packages (or any folder), filtered and split.
 
-`python -m artvae.data build --out data/textures` fetches GIMP, Krita, MyPaint and OpenArena
-texture packages with `apt-get download`, unpacks them with `dpkg -x` (no root install), reads
-their patterns (GIMP `.pat` is parsed here: Pillow cannot), drops what is not a texture (tiny,
-nearly flat, transparent cut-outs, normal maps, near duplicates), and writes PNGs plus a
-`manifest.json` recording each file's source package, licence, size and split. The validation
-split is fixed by a hash of the file name, so training never sees it and rebuilding keeps it.
-`--from DIR` builds from any folder of images instead.
+`python -m artvae.data build --out data/corpus` fetches the packages listed in `sources.py`
+(GIMP, Krita, MyPaint, OpenArena, SuperTuxKart and Warzone 2100 textures; Wesnoth, Widelands and
+GNOME art) with `apt-get download`, unpacks them with `dpkg -x` (no root install), reads their
+images (`sources.decode` parses GIMP's `.pat`; `.pk3` and `.wz` are zips), drops what is not
+a training image (tiny, nearly flat, transparent cut-outs, normal maps, near duplicates), keeps at
+most `--package-cap` images of any one package, and writes PNGs plus a `manifest.json` recording
+each file's group ("textures" or "art"), source package, licence, size and split, with counts per
+package and group under "sources" and "groups". A transparent piece of art (a portrait on a clear
+background) keeps its largest opaque rectangle; a transparent texture is a decal and is dropped.
+The validation split is fixed by a hash of the file name, a larger share for the smaller art
+group, so training never sees it and rebuilding keeps it. `--from DIR` builds from any folder of
+images instead, all of one `--group`. `read_manifest` and `load_split` read one split and,
+given `group`, one group (a manifest from before groups is all "textures").
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import re
-import struct
-import subprocess
 import sys
-import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,37 +33,25 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .images import ImageError, load_image
+from .sources import GROUPS, Candidate, debian_candidates, decode, fetch_debian, folder_candidates
+from .sources import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # re-exported: evaluate reads folders
 
-DEBIAN_PACKAGES = (
-    "gimp-data",
-    "gimp-data-extras",
-    "krita-data",
-    "mypaint-data",
-    "mypaint-data-extras",
-    "openarena-081-textures",
-)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tga", ".bmp", ".webp", ".tif", ".tiff", ".pat"}
 MIN_SIDE = 64  # smaller patterns are icons or dither cells, not textures
+MIN_INTERIOR = 128  # a smaller opaque patch of a portrait is a sliver of costume, not a picture
+CUTOUT_SHARE = 0.1  # more than this share transparent: a cut-out (a decal, a portrait)
 MAX_SIDE = 1024  # larger sources are downscaled: training crops are 128-256 px
-VAL_PERCENT = 8  # share of textures held out for validation, chosen by name hash
-
-
-@dataclass
-class Candidate:
-    """One image found in a source, before filtering."""
-
-    name: str  # unique, filesystem-safe stem of the output PNG
-    package: str  # Debian package or "folder"
-    licence: str
-    data: bytes  # the encoded file as shipped (.pat, .png, .jpg, .tga ...)
-    suffix: str
+PACKAGE_CAP = 500  # no one package outweighs the rest: OpenArena alone passes ~900 textures
+# share of each group held out for validation, chosen by name hash: art is the smaller group
+# (~400 pictures), so it gives more to have a validation set of some 50
+VAL_PERCENT = {"textures": 8, "art": 12}
 
 
 @dataclass
 class Entry:
-    """One texture in manifest.json."""
+    """One image in manifest.json."""
 
     file: str
+    group: str  # "textures" or "art"
     package: str
     licence: str
     width: int
@@ -68,140 +59,22 @@ class Entry:
     split: str  # "train" or "val"
 
 
-# --- GIMP patterns --------------------------------------------------------------------------
-
-
-def read_pat(data: bytes) -> Image.Image:
-    """Decode a GIMP pattern (.pat, also used by Krita): big-endian header, then raw pixels."""
-    if len(data) < 24:
-        raise ValueError("not a GIMP pattern: file shorter than its header")
-    header_size, version, width, height, depth = struct.unpack(">5I", data[:20])
-    if data[20:24] != b"GPAT" or version != 1 or depth not in (1, 2, 3, 4):
-        raise ValueError("not a GIMP pattern: bad magic, version or colour depth")
-    pixels = data[header_size : header_size + width * height * depth]
-    if len(pixels) != width * height * depth:
-        raise ValueError("GIMP pattern is truncated")
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[depth]
-    return Image.frombytes(mode, (width, height), pixels)
-
-
-def write_pat(image: Image.Image, name: str = "pattern") -> bytes:
-    """Encode a GIMP pattern (the inverse of `read_pat`)."""
-    depth = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[image.mode]
-    label = name.encode() + b"\0"
-    header = struct.pack(">5I", 24 + len(label), 1, *image.size, depth) + b"GPAT" + label
-    return header + image.tobytes()
-
-
-# --- sources --------------------------------------------------------------------------------
-
-
-def fetch_debian(cache: Path, packages: tuple[str, ...] = DEBIAN_PACKAGES) -> Path:
-    """apt-get download + dpkg -x each package into cache/root/<package>; returns cache/root."""
-    debs, root = cache / "debs", cache / "root"
-    debs.mkdir(parents=True, exist_ok=True)
-    for package in packages:
-        target = root / package
-        if target.is_dir():
-            continue
-        if not list(debs.glob(f"{package}_*.deb")):
-            subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
-        (deb,) = debs.glob(f"{package}_*.deb")
-        target.mkdir(parents=True)
-        subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
-    return root
-
-
-def package_licence(package_root: Path, package: str) -> str:
-    """The licence of the `Files: *` stanza of the package's Debian copyright file."""
-    copyright_file = package_root / "usr/share/doc" / package / "copyright"
-    if not copyright_file.is_file():
-        return "see the Debian package"
-    text = copyright_file.read_text(errors="replace")
-    stanza = re.search(r"^Files:[ \t]*\*[ \t]*$.*?^License:[ \t]*([^\n]+)", text, re.M | re.S)
-    if stanza:
-        return stanza.group(1).strip()
-    first = re.search(r"^License:[ \t]*([^\n]+)", text, re.M)
-    return first.group(1).strip() if first else "see the Debian package"
-
-
-def _texture_files(package_root: Path) -> Iterator[Path]:
-    """Where each package keeps its textures; everything else (icons, brushes) is skipped."""
-    for folder in (
-        "usr/share/gimp/2.0/patterns",
-        "usr/share/krita/patterns",
-        "usr/share/mypaint/backgrounds",
-    ):
-        base = package_root / folder
-        if base.is_dir():
-            yield from sorted(p for p in base.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    yield from sorted(package_root.rglob("*.pk3"))
-
-
-def _safe_name(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "__".join(parts)).strip("_")
-
-
-def debian_candidates(root: Path) -> Iterator[Candidate]:
-    """Every image in the unpacked packages under root/<package>/, including inside .pk3 zips."""
-    for package_root in sorted(p for p in root.iterdir() if p.is_dir()):
-        package = package_root.name
-        licence = package_licence(package_root, package)
-        for path in _texture_files(package_root):
-            if path.suffix.lower() == ".pk3":
-                yield from _zip_candidates(path, package, licence)
-                continue
-            name = _safe_name(package, path.relative_to(package_root).with_suffix("").name)
-            yield Candidate(name, package, licence, path.read_bytes(), path.suffix.lower())
-
-
-def _zip_candidates(path: Path, package: str, licence: str) -> Iterator[Candidate]:
-    """Material textures inside a Quake-3 style .pk3 (a zip); sky boxes under env/ are skipped."""
-    with zipfile.ZipFile(path) as archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            inner = Path(info.filename)
-            if info.is_dir() or inner.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            if inner.parts[0] != "textures":
-                continue
-            name = _safe_name(package, *inner.with_suffix("").parts[1:])
-            yield Candidate(name, package, licence, archive.read(info), inner.suffix.lower())
-
-
-def folder_candidates(folder: Path) -> Iterator[Candidate]:
-    """Every image file under an arbitrary folder (`--from DIR`)."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            name = _safe_name(*path.relative_to(folder).with_suffix("").parts)
-            yield Candidate(
-                name,
-                "folder",
-                f"unknown (from {folder.name})",
-                path.read_bytes(),
-                path.suffix.lower(),
-            )
-
-
 # --- filtering ------------------------------------------------------------------------------
 
 
-def decode(candidate: Candidate) -> Image.Image:
-    """The candidate's pixels, keeping alpha (needed by the cut-out filter)."""
-    if candidate.suffix == ".pat":
-        return read_pat(candidate.data)
-    image = Image.open(io.BytesIO(candidate.data))
-    image.load()
-    return image
+def transparent_share(image: Image.Image) -> float:
+    """The share of pixels more than half transparent; 0 for an image without alpha."""
+    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+        return 0.0
+    return float((np.asarray(image.convert("RGBA"))[..., 3] < 128).mean())
 
 
 def rejection(image: Image.Image, name: str) -> str | None:
-    """Why `image` is not a training texture, or None if it is one."""
+    """Why `image` is not a training image, or None if it is one."""
     if min(image.size) < MIN_SIDE:
         return "tiny"
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA"))[..., 3]
-        if (alpha < 128).mean() > 0.1:
-            return "transparent cut-out"
+    if transparent_share(image) > CUTOUT_SHARE:
+        return "transparent cut-out"
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     if rgb.mean(axis=2).std() < 0.02:
         return "nearly flat"
@@ -213,6 +86,45 @@ def rejection(image: Image.Image, name: str) -> str | None:
     return None
 
 
+def opaque_interior(image: Image.Image, min_side: int = MIN_INTERIOR) -> Image.Image | None:
+    """The largest fully opaque rectangle of a cut-out, at most 2:1; None if either side of it
+    would be under `min_side`. Searched on 4x4 cells, a cell counting only if all of it is
+    opaque, so the crop holds no background."""
+    cell = 4
+    opaque = np.asarray(image.convert("RGBA"))[..., 3] >= 250  # (H, W)
+    h, w = opaque.shape[0] // cell, opaque.shape[1] // cell
+    cells = opaque[: h * cell, : w * cell].reshape(h, cell, w, cell).all(axis=(1, 3))  # (h, w)
+    top, left, height, width = largest_rectangle(cells)
+    if min(height, width) * cell < min_side:
+        return None
+    box = (left * cell, top * cell, (left + width) * cell, (top + height) * cell)
+    return image.convert("RGBA").crop(box)
+
+
+def largest_rectangle(mask: np.ndarray, max_aspect: int = 2) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the largest all-True rectangle of a (H, W) bool mask whose
+    long side is at most `max_aspect` times its short one (a sliver of a sleeve is no picture).
+    The histogram-stack method: for each row, the bars of True above it; each bar popped from
+    the stack bounds the widest rectangle of its height, which is then trimmed to the aspect."""
+    best, found = 0, (0, 0, 0, 0)
+    bars = np.zeros(mask.shape[1] + 1, dtype=np.int64)  # the last bar stays 0: flushes the stack
+    for row in range(mask.shape[0]):
+        bars[:-1] = np.where(mask[row], bars[:-1] + 1, 0)
+        stack: list[tuple[int, int]] = []  # (first column, height), heights increasing
+        for col, height in enumerate(bars.tolist()):
+            start = col
+            while stack and stack[-1][1] >= height:
+                start, bar = stack.pop()
+                width = col - start
+                kept_h, kept_w = min(bar, width * max_aspect), min(width, bar * max_aspect)
+                if kept_h * kept_w > best:
+                    best = kept_h * kept_w
+                    found = (row - bar + 1 + (bar - kept_h) // 2, start + (width - kept_w) // 2,
+                             kept_h, kept_w)
+            stack.append((start, height))
+    return found
+
+
 def dhash(image: Image.Image) -> int:
     """64-bit difference hash of the grey image: near duplicates differ in a few bits."""
     small = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), np.int16)
@@ -220,24 +132,41 @@ def dhash(image: Image.Image) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def split_of(name: str) -> str:
+def _hash_percent(text: str) -> int:
+    return int(hashlib.sha1(text.encode()).hexdigest(), 16) % 100
+
+
+def split_of(name: str, group: str = "textures") -> str:
     """Fixed by the name alone, so a rebuild or a grown corpus keeps the validation set."""
-    bucket = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 100
-    return "val" if bucket < VAL_PERCENT else "train"
+    return "val" if _hash_percent(name) < VAL_PERCENT[group] else "train"
 
 
 # --- build ----------------------------------------------------------------------------------
 
 
-def build(candidates: Iterator[Candidate], out: Path, max_side: int = MAX_SIDE) -> dict:
-    """Filter candidates, write `out/<name>.png` and `out/manifest.json`; returns the manifest."""
+def build(
+    candidates: Iterator[Candidate],
+    out: Path,
+    max_side: int = MAX_SIDE,
+    package_cap: int | None = PACKAGE_CAP,
+) -> dict:
+    """Filter candidates, write `out/<name>.png` and `out/manifest.json`; returns the manifest.
+    Transparent art keeps its opaque interior; past `package_cap` accepted images of a package,
+    the ones kept are fixed by a hash of their names (None: no cap)."""
     out.mkdir(parents=True, exist_ok=True)
     entries: list[Entry] = []
-    rejected: dict[str, int] = {}
+    rejected: Counter[str] = Counter()
     seen_hashes: list[int] = []
+    seen_names: set[str] = set()
     for candidate in candidates:
+        if candidate.name in seen_names:  # one texture shipped as both .jpg and .tga
+            rejected["duplicate name"] += 1
+            continue
+        seen_names.add(candidate.name)
         try:
             image = decode(candidate)
+            if candidate.group == "art" and transparent_share(image) > CUTOUT_SHARE:
+                image = opaque_interior(image) or image  # a portrait on a clear background
             reason = rejection(image, candidate.name)
             rgb = None if reason else load_image(image, max_side=max_side)
         except (OSError, ValueError, ImageError, SyntaxError):
@@ -248,32 +177,80 @@ def build(candidates: Iterator[Candidate], out: Path, max_side: int = MAX_SIDE) 
                 reason = "near duplicate"
             seen_hashes.append(h)
         if reason:
-            rejected[reason] = rejected.get(reason, 0) + 1
+            rejected[reason] += 1
             continue
         file = f"{candidate.name}.png"
         rgb.save(out / file, optimize=False)
+        split = split_of(candidate.name, candidate.group)
         entries.append(
-            Entry(file, candidate.package, candidate.licence, *rgb.size, split_of(candidate.name))
+            Entry(file, candidate.group, candidate.package, candidate.licence, *rgb.size, split)
         )
+    over = {e.file for e in _over_cap(entries, package_cap)}
+    for file in over:
+        (out / file).unlink()
+    if over:
+        rejected["over package cap"] = len(over)
+    entries = [e for e in entries if e.file not in over]
     manifest = {
-        "textures": [asdict(e) for e in entries],
-        "rejected": rejected,
-        "counts": {s: sum(e.split == s for e in entries) for s in ("train", "val")},
+        "textures": [asdict(e) for e in entries],  # all entries, art too (the key is older)
+        "rejected": dict(rejected),
+        "counts": _counts(entries),
+        "groups": {g: _counts([e for e in entries if e.group == g]) for g in _groups(entries)},
+        "sources": _sources(entries),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
 
-def read_manifest(folder: Path, split: str | None = None) -> list[dict]:
-    """The manifest's texture entries, optionally only one split."""
+def _over_cap(entries: list[Entry], cap: int | None) -> list[Entry]:
+    """The entries past `cap` in each package, ranked by a hash unrelated to the split's."""
+    if cap is None:
+        return []
+    dropped = []
+    for package in sorted({e.package for e in entries}):
+        mine = sorted((e for e in entries if e.package == package),
+                      key=lambda e: hashlib.sha1(f"cap:{e.file}".encode()).hexdigest())
+        dropped += mine[cap:]
+    return dropped
+
+
+def _counts(entries: list[Entry]) -> dict[str, int]:
+    return {s: sum(e.split == s for e in entries) for s in ("train", "val")}
+
+
+def _groups(entries: list[Entry]) -> list[str]:
+    known = [g for g in GROUPS if any(e.group == g for e in entries)]
+    return known + sorted({e.group for e in entries} - set(GROUPS))
+
+
+def _sources(entries: list[Entry]) -> dict[str, dict]:
+    """Per package: its licences and its train/val counts in each group."""
+    sources: dict[str, dict] = {}
+    for package in dict.fromkeys(e.package for e in entries):  # first-seen order
+        mine = [e for e in entries if e.package == package]
+        sources[package] = {
+            "licences": sorted({e.licence for e in mine}),
+            **{g: _counts([e for e in mine if e.group == g]) for g in _groups(mine)},
+        }
+    return sources
+
+
+def read_manifest(folder: Path, split: str | None = None, group: str | None = None) -> list[dict]:
+    """The manifest's entries, optionally only one split and one group (an entry from before
+    groups counts as "textures")."""
     manifest_file = Path(folder) / "manifest.json"
     if not manifest_file.is_file():
         raise FileNotFoundError(
             f"{manifest_file} not found: build the corpus with "
             f"`python -m artvae.data build --out {folder}`"
         )
-    textures = json.loads(manifest_file.read_text())["textures"]
-    return [t for t in textures if split is None or t["split"] == split]
+    entries = json.loads(manifest_file.read_text())["textures"]
+    return [
+        e
+        for e in entries
+        if (split is None or e["split"] == split)
+        and (group is None or e.get("group", "textures") == group)
+    ]
 
 
 def load_uint8(path: Path, max_side: int) -> torch.Tensor:
@@ -281,11 +258,14 @@ def load_uint8(path: Path, max_side: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(load_image(path, max_side=max_side)).copy()).permute(2, 0, 1)
 
 
-def load_split(folder: Path, split: str, max_side: int) -> list[torch.Tensor]:
-    """A split's textures as (3, H, W) uint8 tensors."""
-    entries = read_manifest(folder, split)
+def load_split(
+    folder: Path, split: str, max_side: int, group: str | None = None
+) -> list[torch.Tensor]:
+    """A split's images, optionally of one group only, as (3, H, W) uint8 tensors."""
+    entries = read_manifest(folder, split, group)
     if not entries:
-        raise ValueError(f"no {split} textures in {folder}/manifest.json")
+        of_group = f" of group {group}" if group else ""
+        raise ValueError(f"no {split} images{of_group} in {folder}/manifest.json")
     return [load_uint8(Path(folder) / e["file"], max_side) for e in entries]
 
 
@@ -308,11 +288,24 @@ def centre_crops(images: list[torch.Tensor], side: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m artvae.data", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m artvae.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    build_cmd = commands.add_parser("build", help="assemble the texture corpus")
+    build_cmd = commands.add_parser(
+        "build", help="assemble the corpus of textures and art", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     build_cmd.add_argument("--out", type=Path, required=True, help="output folder of PNGs")
     build_cmd.add_argument("--from", dest="source", type=Path, help="use this folder of images")
+    build_cmd.add_argument(
+        "--group",
+        choices=GROUPS,
+        default="textures",
+        help="the group of the images of --from (default textures)",
+    )
     build_cmd.add_argument(
         "--cache",
         type=Path,
@@ -320,16 +313,21 @@ def main(argv: list[str] | None = None) -> None:
         help="where the downloaded and unpacked .deb files are kept",
     )
     build_cmd.add_argument("--max-side", type=int, default=MAX_SIDE)
+    build_cmd.add_argument(
+        "--package-cap",
+        type=int,
+        default=PACKAGE_CAP,
+        help=f"most images kept from one package, 0 for no cap (default {PACKAGE_CAP})",
+    )
     args = parser.parse_args(argv)
 
     if args.source:
-        candidates = folder_candidates(args.source)
+        candidates = folder_candidates(args.source, args.group)
     else:
         candidates = debian_candidates(fetch_debian(args.cache))
-    manifest = build(candidates, args.out, args.max_side)
-    print(
-        json.dumps({"out": str(args.out), **manifest["counts"], "rejected": manifest["rejected"]})
-    )
+    manifest = build(candidates, args.out, args.max_side, args.package_cap or None)
+    summary = {"out": str(args.out), **manifest["counts"], "groups": manifest["groups"]}
+    print(json.dumps({**summary, "rejected": manifest["rejected"]}))
 
 
 if __name__ == "__main__":
