@@ -90,6 +90,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         layout_cycle_weight=args.layout_cycle_weight,
         val_every=args.val_every,
     )
+    if args.no_structure_norm:  # the ablation: a layout map free to carry global appearance
+        from dataclasses import replace
+
+        cfg = replace(cfg, model=replace(cfg.model, structure_norm=False))
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from,
           minutes=args.minutes)
 
@@ -180,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of E_w(D(s_A, w_B)) ~ w_B (default 0.1)")
     p.add_argument("--layout-cycle-weight", type=float,
                    help="weight of E_s(D(s_A, w_B)) ~ s_A (default 0.1): keeps A's layout")
+    p.add_argument("--no-structure-norm", action="store_true",
+                   help="do not normalise the structure map over space (ablation only)")
     p.add_argument("--val-every", type=int, help="steps between validations (default 500)")
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")

@@ -300,7 +300,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     else:
         if init_from is not None:
             start = ArtVAE.from_pretrained(init_from)
-            if start.config != cfg.model:
+            # the structure normalisation has no weights: either setting can start from them
+            if replace(start.config, structure_norm=cfg.model.structure_norm) != cfg.model:
                 raise ValueError(f"{init_from} holds a different model config than the preset")
             model.load_state_dict(start.state_dict())
             ema.load_state_dict(start.state_dict())
