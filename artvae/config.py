@@ -25,7 +25,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelConfig:
-        """Inverse of `to_dict`; JSON turns the tuples into lists."""
+        """Inverse of `to_dict`; JSON turns the tuples into lists. Configs saved before
+        `structure_norm` existed describe weights trained without it."""
+        values = {"structure_norm": False, **values}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     @classmethod

@@ -74,6 +74,13 @@ def test_save_and_load_round_trip(model, tmp_path):
         assert torch.equal(value, loaded.state_dict()[key]), key
 
 
+def test_configs_saved_before_structure_norm_load_as_trained(model, tmp_path):
+    values = model.config.to_dict()
+    del values["structure_norm"]  # a config.json written before the option existed
+    assert ModelConfig.from_dict(values).structure_norm is False
+    assert ModelConfig.from_dict(model.config.to_dict()) == model.config
+
+
 def test_loading_is_strict(model, tmp_path):
     from safetensors.torch import load_file, save_file
 
