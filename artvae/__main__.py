@@ -98,11 +98,22 @@ def cmd_train(args: argparse.Namespace) -> None:
           minutes=args.minutes)
 
 
+def cmd_train_prior(args: argparse.Namespace) -> None:
+    from .hub import BUNDLED_WEIGHTS
+    from .train import with_overrides
+    from .train_prior import PriorTrainConfig, train_prior
+
+    cfg = with_overrides(PriorTrainConfig.preset(args.preset), steps=args.steps, width=args.width,
+                         batch=args.batch, lr=args.lr, seed=args.seed)
+    train_prior(args.weights, args.data, args.run_dir, args.out or BUNDLED_WEIGHTS, cfg,
+                args.device, args.minutes)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from .export import export
     from .hub import BUNDLED_WEIGHTS
 
-    export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device)
+    export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device, args.weights)
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
@@ -155,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_grid)
 
     p = commands.add_parser("train", help="train (or resume) a model")
-    p.add_argument("--data", type=Path, default=Path("data/textures"))
+    p.add_argument("--data", type=Path, default=Path("data/corpus"))
     p.add_argument(
         "--run-dir",
         type=Path,
@@ -194,13 +205,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.set_defaults(run=cmd_train)
 
+    p = commands.add_parser(
+        "train-prior", help="train (or resume) the learned prior over structure maps")
+    p.add_argument("--data", type=Path, default=Path("data/corpus"))
+    p.add_argument("--run-dir", type=Path, default=Path("runs/prior"),
+                   help="run folder: encoded crops, last.pt (resumed when present), metrics")
+    p.add_argument("--out", type=Path,
+                   help="checkpoint to write, the autoencoder with its prior (default: bundled)")
+    p.add_argument("--preset", default="default", choices=["default", "tiny"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--width", type=int, help="first-level channels of the prior (default 32)")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--minutes", type=float,
+                   help="stop after this many minutes, checkpointed (resume with the same command)")
+    add_model_options(p)
+    p.set_defaults(run=cmd_train_prior)
+
     p = commands.add_parser("export", help="a run's EMA weights -> a save_pretrained folder")
     p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    p.add_argument("--weights", type=Path,
+                   help="instead of a run: an exported folder to re-calibrate and refill on --data")
     p.add_argument("--out", type=Path, help="default: the bundled checkpoints/artvae-textures")
     p.add_argument(
         "--data",
         type=Path,
-        default=Path("data/textures"),
+        default=Path("data/corpus"),
         help="corpus whose training styles give the explore directions",
     )
     p.add_argument("--device")

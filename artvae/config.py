@@ -19,6 +19,9 @@ class ModelConfig:
     # the layout map's posterior mean is normalised per channel over space (zero mean, unit
     # spread), so its global statistics carry no colour or contrast: only the style can
     structure_norm: bool = True
+    # width of the learned prior over structure maps (`prior.py`), 0 for none: then seeded
+    # samples are random-phase fields of the stored structure bank
+    prior_width: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -56,13 +56,32 @@ def calibrate_colour(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
     return offset
 
 
-def export(run: Path, out: Path, data: Path, device: str | None = None) -> Path:
+def export(run: Path | None, out: Path, data: Path, device: str | None = None,
+           weights: Path | None = None) -> Path:
     """run/last.pt -> out/: the better of the EMA and the raw weights on training crops, colour
-    calibrated, with the latent statistics filled in."""
-    cfg = json.loads((Path(run) / "config.json").read_text())
-    state = torch.load(Path(run) / "last.pt", map_location="cpu", weights_only=True)
+    calibrated, with the latent statistics filled in. With `weights` (an exported folder, e.g.
+    one trained elsewhere on a smaller copy of the corpus) instead of a run, those weights are
+    re-calibrated and their statistics refilled on `data`."""
     target = pick_device(device)
     crops = centre_crops(load_split(data, "train", max_side=512), 256).to(target)
+    if weights is not None:
+        model = ArtVAE.from_pretrained(weights).to(target).eval()
+        origin = f"the weights in {weights}"
+    else:
+        model, origin = best_of_run(Path(run), crops, target)
+    offset = calibrate_colour(model, crops)
+    print(f"colour calibration: removed a mean error of {(offset * 255).tolist()} levels (RGB)")
+    fill_latent_statistics(model, crops)
+    model.cpu().save_pretrained(out)
+    print(f"exported {origin} to {out}")
+    return Path(out)
+
+
+def best_of_run(run: Path, crops: torch.Tensor, target: torch.device) -> tuple[ArtVAE, str]:
+    """The EMA or the raw weights of run/last.pt, whichever rebuilds the crops better, and
+    which it was."""
+    cfg = json.loads((run / "config.json").read_text())
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     candidates = {}
     for key in ("ema", "model"):
         model = ArtVAE(ModelConfig.from_dict(cfg["model"]))
@@ -72,10 +91,4 @@ def export(run: Path, out: Path, data: Path, device: str | None = None) -> Path:
         candidates[key] = (validate(model, crops[:64])["psnr"], model)
         print(f"{key} weights: {candidates[key][0]:.2f} dB on 64 training crops")
     key = max(candidates, key=lambda k: candidates[k][0])
-    model = candidates[key][1]
-    offset = calibrate_colour(model, crops)
-    print(f"colour calibration: removed a mean error of {(offset * 255).tolist()} levels (RGB)")
-    fill_latent_statistics(model, crops)
-    model.cpu().save_pretrained(out)
-    print(f"exported the {key} weights of step {state['step']} of {run} to {out}")
-    return Path(out)
+    return candidates[key][1], f"the {key} weights of step {state['step']} of {run}"

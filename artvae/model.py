@@ -18,6 +18,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .config import ModelConfig
+from .prior import StructurePrior
 
 DOWNSCALE = 8  # structure map resolution relative to the image
 OLD_STATISTICS = ("structure_mean", "structure_std")  # buffers of earlier runs' states
@@ -214,6 +215,9 @@ class ArtVAE(
         bank = (config.structure_bank, config.structure_channels, BANK_SIDE, BANK_SIDE)
         self.register_buffer(
             "structure_bank", torch.randn(bank, generator=torch.Generator().manual_seed(0)))
+        # trained after the autoencoder, on its frozen codes (`python -m artvae train-prior`)
+        self.prior = (StructurePrior(config.structure_channels, config.style_dim,
+                                     config.prior_width) if config.prior_width else None)
 
     def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
         """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w)."""

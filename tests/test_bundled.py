@@ -49,3 +49,18 @@ def test_random_weights_score_far_below_the_floor():
     image = load_image(EXAMPLES / "bricks.png")
     recon = random_engine.reconstruct(image)
     assert psnr(image_to_tensor(recon), image_to_tensor(image)).item() < 15.0
+
+
+@pytest.mark.parametrize("layout, style", [("bricks.png", "marble.png"), ("wood.png", "cells.png"),
+                                           ("stripes.png", "woven.png")])
+def test_bundled_style_swap_moves_the_colour_to_the_style_source(engine, layout, style):
+    """A's layout in B's style (Mix, weights 0/1, layout from A) must take on B's colours: the
+    weights before the style-space work kept A's (colour transfer ~0.06)."""
+    from artvae.metrics import colour_transfer
+
+    a, b = load_image(EXAMPLES / layout), load_image(EXAMPLES / style)
+    swapped = image_to_tensor(engine.mix([a, b], [0.0, 1.0], structure_from=0))
+    recon = image_to_tensor(engine.reconstruct(a))
+    target = image_to_tensor(b)
+    assert colour_transfer(swapped, recon, target).item() > 0.5
+    assert swapped.std().item() > 0.02  # a layout is still there, not a flat fill of B's mean
