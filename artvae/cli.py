@@ -1,4 +1,4 @@
-"""The playground commands of `python -m artvae`: blend, mix and sample.
+"""The playground commands of `python -m artvae`: blend, mix, sample, variations, expand, sheet.
 
 Thin adapters from command-line arguments to the engine's operations; `__main__.py` adds them
 to its parser.
@@ -46,7 +46,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     engine = Engine(args.weights, args.device)
     image = engine.sample(
-        args.seed, (args.size, args.size), tileable=args.tileable, temperature=args.temperature
+        args.seed, (args.size, args.size), tileable=args.tileable, temperature=args.temperature,
+        fast=args.fast,
     )
     print(
         save_png(
@@ -57,14 +58,50 @@ def cmd_sample(args: argparse.Namespace) -> None:
                 "seed": args.seed,
                 "size": args.size,
                 "tileable": args.tileable,
+                "fast": args.fast,
                 "weights": engine.weights,
             },
         )
     )
 
 
+def cmd_variations(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+
+    engine = Engine(args.weights, args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    size = None if args.size is None else (args.size, args.size)
+    for seed in range(args.seed, args.seed + args.count):
+        image = engine.variations(args.image, seed, size, args.strength, args.tileable)
+        recipe = {"op": "variations", "seed": seed, "strength": args.strength,
+                  "tileable": args.tileable, "weights": engine.weights}
+        print(save_png(image, args.out / f"{Path(args.image).stem}_{seed:03d}.png", recipe))
+
+
+def cmd_expand(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+
+    engine = Engine(args.weights, args.device)
+    image = engine.expand(args.image, (args.size, args.size), args.seed,
+                          tileable=not args.no_tileable)
+    recipe = {"op": "expand", "seed": args.seed, "size": args.size,
+              "tileable": not args.no_tileable, "weights": engine.weights}
+    print(save_png(image, args.out, recipe))
+
+
+def cmd_sheet(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .samples import sample_sheet
+
+    engine = Engine(args.weights, args.device)
+    seeds = list(range(args.seed, args.seed + args.count))
+    print(sample_sheet(engine.model, args.out, seeds, args.size, args.columns, args.fast))
+
+
 def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register blend, mix and sample on the `python -m artvae` sub-parsers."""
+    """Register the playground commands on the `python -m artvae` sub-parsers."""
     p = commands.add_parser("blend", help="morph frames from texture A to texture B")
     p.add_argument("a")
     p.add_argument("b")
@@ -103,5 +140,38 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tileable", action="store_true")
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--fast", action="store_true",
+                   help="random-phase layout instead of the learned prior's")
     add_model_options(p)
     p.set_defaults(run=cmd_sample)
+
+    p = commands.add_parser("variations", help="new layouts of an image's kind, in its style")
+    p.add_argument("image")
+    p.add_argument("--count", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="first seed; one image per seed")
+    p.add_argument("--size", type=int, help="side in pixels (default: the image's size)")
+    p.add_argument("--strength", type=float, default=0.6,
+                   help="0..1: how far from the image's own layout (1: a fresh layout)")
+    p.add_argument("--tileable", action="store_true")
+    p.add_argument("--out", type=Path, required=True, help="folder for <name>_<seed>.png")
+    add_model_options(p)
+    p.set_defaults(run=cmd_variations)
+
+    p = commands.add_parser("expand", help="grow an image to a large seamless tile")
+    p.add_argument("image")
+    p.add_argument("--size", type=int, default=1024, help="side in pixels (default 1024)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-tileable", action="store_true", help="do not wrap around")
+    p.add_argument("--out", type=Path, required=True)
+    add_model_options(p)
+    p.set_defaults(run=cmd_expand)
+
+    p = commands.add_parser("sheet", help="a sheet of seeded samples (PNG)")
+    p.add_argument("--count", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--size", type=int, default=256, help="side of each sample")
+    p.add_argument("--columns", type=int, default=4)
+    p.add_argument("--fast", action="store_true", help="random-phase layouts")
+    p.add_argument("--out", type=Path, required=True)
+    add_model_options(p)
+    p.set_defaults(run=cmd_sheet)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import latent
+from . import generate, latent
 from .device import autocast_dtype, pick_device
 from .hub import describe_weights, load_model
 from .images import image_digest, image_to_tensor, load_image, tensor_to_image
@@ -108,7 +108,9 @@ class Engine:
         return self.decode(self.encode(source), tileable)
 
     def _sized(self, code: Code, size: tuple[int, int] | None) -> Code:
-        return code if size is None else latent.resize(code, checked_size(size))
+        """The code on a canvas of `size`; a larger canvas gets a variation of the layout
+        from the prior (where the weights have one), not a mirrored repeat."""
+        return code if size is None else generate.expanded(self.model, code, checked_size(size))
 
     def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
             tileable: bool = False, size: tuple[int, int] | None = None) -> Image.Image:
@@ -147,25 +149,28 @@ class Engine:
                 progress((i + 1) / (steps + 1))
         return frames
 
-    def style_code(self, generator: torch.Generator, coords: list[float] | None,
-                   size: tuple[int, int], temperature: float = 1.0) -> Code:
-        """A seeded structure and a style at `coords` along the principal directions
-        (random ones from the seed when None)."""
-        m = self.model
-        code = latent.sample(m.structure_bank.cpu(), m.style_mean.cpu(), m.style_basis.cpu(),
-                             m.style_spread.cpu(), size, generator, temperature)
-        if coords is None:
-            return code
-        coords = torch.tensor([list(coords)], dtype=torch.float32)
-        k = m.style_basis.shape[0]
-        coords = torch.nn.functional.pad(coords, (0, max(0, k - coords.shape[1])))[:, :k]
-        style = latent.explore(m.style_mean.cpu()[None], m.style_basis.cpu(),
-                               m.style_spread.cpu(), coords)
-        return Code(code.structure, style, code.size)
-
     def sample(self, seed: int, size: tuple[int, int] = (512, 512), tileable: bool = False,
-               temperature: float = 1.0, coords: list[float] | None = None) -> Image.Image:
-        """A random texture from a seed; `coords` sets the style along the explore directions."""
-        generator = torch.Generator().manual_seed(int(seed))
-        return self.decode(self.style_code(generator, coords, checked_size(size), temperature),
-                           tileable)
+               temperature: float = 1.0, coords: list[float] | None = None,
+               fast: bool = False) -> Image.Image:
+        """A random texture from a seed; `coords` sets the style along the explore directions;
+        `fast` draws the layout as a random-phase field instead of from the prior."""
+        code = generate.sample_code(self.model, seed, checked_size(size), temperature, coords,
+                                    fast)
+        return self.decode(code, tileable)
+
+    def variations(self, source, seed: int, size: tuple[int, int] | None = None,
+                   strength: float = 0.6, tileable: bool = False) -> Image.Image:
+        """A new layout of the image's kind in its style (strength 1: a fresh layout for its
+        style; small: close to its own)."""
+        code = self.encode(source)
+        return self.decode(generate.variation_code(
+            self.model, code, seed, None if size is None else checked_size(size), strength),
+            tileable)
+
+    def expand(self, source, size: tuple[int, int] = (1024, 1024), seed: int = 0,
+               tileable: bool = True) -> Image.Image:
+        """The image grown to a (by default seamless) canvas of `size` with no mirrored
+        repeat: a variation of its layout that stays close to it."""
+        code = self.encode(source)
+        return self.decode(generate.variation_code(self.model, code, seed, checked_size(size),
+                                                   generate.EXPAND_STRENGTH), tileable)

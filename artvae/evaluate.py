@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_manifest
-from .latent import Code, blend, sample
+from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
+from .samples import evaluate_samples
 from .swaps import evaluate_swaps
 
 CARD_START, CARD_END = "<!-- evaluate:start -->", "<!-- evaluate:end -->"
@@ -137,29 +138,6 @@ def evaluate_blends(model: ArtVAE, images: list[torch.Tensor], pairs: int = 16,
     }
 
 
-@torch.inference_mode()
-def evaluate_samples(model: ArtVAE, images: list[torch.Tensor], count: int = 64) -> dict:
-    """How texture-like seeded samples are: SWD of `count` 256 px samples (seeds 0, 1 ...)
-    against the held-out crops, and of the same samples with white-noise layouts (each
-    channel at the stored maps' mean and spread) as the baseline."""
-    device = next(model.parameters()).device
-    crops = centre_crops(images, SIDE)
-    bank = model.structure_bank.cpu()
-    mean, spread = bank.mean(dim=(0, 2, 3)), bank.std(dim=(0, 2, 3))
-    made, noise = [], []
-    for seed in range(count):
-        generator = torch.Generator().manual_seed(seed)
-        code = sample(bank, model.style_mean.cpu(), model.style_basis.cpu(),
-                      model.style_spread.cpu(), (SIDE, SIDE), generator)
-        white = mean[:, None, None] + spread[:, None, None] * torch.randn(
-            code.structure.shape, generator=generator)
-        for structure, out in ((code.structure, made), (white, noise)):
-            decoded = model.decode(structure.to(device), code.style.to(device))
-            out.append(ArtVAE.to_image_range(decoded).cpu())
-    return {"count": count, "swd": round(float(swd(torch.cat(made), crops)), 3),
-            "swd_white_noise_layouts": round(float(swd(torch.cat(noise), crops)), 3)}
-
-
 def card_table(metrics: dict) -> str:
     """The metrics as the markdown table that goes into the model card and README."""
     rows = [
@@ -208,11 +186,7 @@ def card_table(metrics: dict) -> str:
             f"{b['ends_psnr_b']:.2f} dB."
         )
     if "samples" in metrics:
-        m = metrics["samples"]
-        paragraphs.append(
-            f"Seeded samples ({m['count']} at 256 px): SWD {m['swd']:.1f} to the held-out "
-            f"textures; with white-noise layouts instead, {m['swd_white_noise_layouts']:.1f}."
-        )
+        paragraphs.append(samples_table(metrics["samples"]))
     return "\n\n".join(paragraphs)
 
 
@@ -235,6 +209,25 @@ def swap_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def samples_table(m: dict) -> str:
+    """Generated images: nearest-texture ratio (1 = as texture-like as held-out textures) and
+    the copy check against training crops."""
+    rows = [
+        f"| generated, 256 px | nearest held-out SWD | ratio (real: 1.0) ↓ | nearest training "
+        f"SWD (real: {m.get('held_out_nearest_training_swd', float('nan')):.1f}) | copy check |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in (("prior", f"seeded samples, learned prior ({m['count']})"),
+                       ("random_phase", f"seeded samples, random-phase fields ({m['count']})"),
+                       ("variations", "variations of held-out textures")):
+        if key in m:
+            r = m[key]
+            check = {True: "passed", False: "FAILED"}.get(r.get("copy_check_passed"), "-")
+            rows.append(f"| {label} | {r['nearest_swd']:.1f} | {r['ratio']:.2f} | "
+                        f"{r.get('nearest_training_swd', float('nan')):.1f} | {check} |")
+    return "\n".join(rows)
+
+
 def write_card(card: Path, metrics: dict) -> None:
     """Replace the table between the marker comments of `card` with these metrics."""
     text = card.read_text()
@@ -251,7 +244,9 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
     metrics["swaps"] = evaluate_swaps(model, images)
     if blends:
         metrics["blend"] = evaluate_blends(model, images)
-    metrics["samples"] = evaluate_samples(model, images)
+    train_images = (load_split(data, "train", max_side=512)
+                    if (Path(data) / "manifest.json").is_file() else None)
+    metrics["samples"] = evaluate_samples(model, images, train_images)
     groups = load_eval_groups(data)
     if groups:
         metrics["groups"] = {}

@@ -182,13 +182,24 @@ def sample(
     generator: torch.Generator | None = None,
     temperature: float = 1.0,
 ) -> Code:
-    """A seeded random texture. The structure is a random-phase field (Galerne, Gousseau and
-    Morel, "Random phase textures", 2011) built on one stored training structure map: white
-    noise convolved with that map's deviation from its mean, so it keeps the map's channel
-    correlations and spatial spectrum, any size, and wraps around seamlessly. The style comes
-    from the Gaussian spanned by the principal training-style directions."""
+    """A seeded random texture without a learned prior: a random-phase field (`random_phase`)
+    of one stored training structure map, in a style from the Gaussian spanned by the principal
+    training-style directions."""
     h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)
     spot = structure_bank[int(torch.randint(len(structure_bank), (1,), generator=generator))]
+    structure = random_phase(spot, (h, w), generator, temperature)
+    coords = torch.randn(1, style_basis.shape[0], generator=generator) * temperature
+    return Code(structure, explore(style_mean[None], style_basis, style_spread, coords), size)
+
+
+def random_phase(spot: torch.Tensor, shape: tuple[int, int],
+                 generator: torch.Generator | None = None,
+                 temperature: float = 1.0) -> torch.Tensor:
+    """A random-phase field (Galerne, Gousseau and Morel, "Random phase textures", 2011) of a
+    structure map (C, h0, w0) on an (h, w) canvas -> (1, C, h, w): white noise convolved with
+    the map's deviation from its mean, so it keeps the map's channel correlations and spatial
+    spectrum in a new arrangement, at any size, wrapping around seamlessly."""
+    h, w = shape
     spot = spot[:, :h, :w]  # an output smaller than the map keeps a corner of it
     mean = spot.mean(dim=(-2, -1), keepdim=True)
     spread = spot.std(dim=(-2, -1), keepdim=True)
@@ -196,13 +207,11 @@ def sample(
     # the field has the map's own variance
     spot = (spot - mean) * _taper(spot.shape[-2])[:, None] * _taper(spot.shape[-1])
     spot = spot * spread / spot.pow(2).sum(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-8)
-    noise = torch.randn(1, h, w, generator=generator)
+    noise = torch.randn(1, h, w, generator=generator).to(spot)
     field = torch.fft.irfft2(
         torch.fft.rfft2(spot, s=(h, w)) * torch.fft.rfft2(noise), s=(h, w)
     )  # circular convolution: the field is periodic on the (h, w) canvas
-    structure = (mean + temperature * field)[None]
-    coords = torch.randn(1, style_basis.shape[0], generator=generator) * temperature
-    return Code(structure, explore(style_mean[None], style_basis, style_spread, coords), size)
+    return (mean + temperature * field)[None]
 
 
 def explore(

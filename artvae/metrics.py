@@ -149,6 +149,31 @@ def swd(
     return float(torch.stack(distances).mean()) * 1e3
 
 
+def swd_matrix(x: torch.Tensor, y: torch.Tensor, patches: int = 128, projections: int = 128,
+               chunk: int = 16) -> torch.Tensor:
+    """SWD (as `swd`, x 1e3) between every image of x (N, 3, H, W) and every image of y
+    (M, 3, H', W'), each pair normalised by its reference y's spread: (N, M). Fewer projections
+    than `swd` by default: enough to rank neighbours, and N x M pairs stay affordable."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = x.detach().float(), y.detach().float()
+    total = torch.zeros(len(x), len(y))
+    levels = 0
+    for level_x, level_y in zip(laplacian_pyramid(x), laplacian_pyramid(y), strict=True):
+        desc_x = _patches(level_x, patches, 7, gen).view(len(x), patches, -1)  # (N, P, D)
+        desc_y = _patches(level_y, patches, 7, gen).view(len(y), patches, -1)  # (M, P, D)
+        spread = desc_y.std(dim=1).clamp_min(SWD_SPREAD_FLOOR)  # (M, D)
+        dirs = torch.randn(desc_x.shape[-1], projections, generator=gen).to(x.device)
+        dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (D, K)
+        for start in range(0, len(y), chunk):
+            scaled = dirs[None] / spread[start : start + chunk, :, None]  # (m, D, K)
+            proj_x = torch.einsum("npd,mdk->mnpk", desc_x, scaled).sort(dim=2).values
+            proj_y = torch.einsum("mpd,mdk->mpk", desc_y[start : start + chunk], scaled)
+            proj_y = proj_y.sort(dim=1).values[:, None]  # (m, 1, P, K)
+            total[:, start : start + chunk] += (proj_x - proj_y).abs().mean(dim=(2, 3)).T.cpu()
+        levels += 1
+    return total / levels * 1e3
+
+
 def _resample_sorted(v: torch.Tensor, n: int) -> torch.Tensor:
     """Sorted columns (N, D) linearly resampled to n rows (the quantile function at n points)."""
     return F.interpolate(v.T[None], size=n, mode="linear", align_corners=True)[0].T

@@ -112,7 +112,7 @@ def grid_from_folder(model: ArtVAE, images: list[torch.Tensor], out: Path, layou
                      styles: int = 4, side: int = 192) -> Path:
     """Draw `swap_grid` from held-out images ((3, H, W) uint8): layouts from the first half of
     the list, styles from the second half, evenly spaced; saved as a PNG."""
-    from .images import save_png, tensor_to_image
+    from .images import save_picture, tensor_to_image
 
     crops = centre_crops(images, 256)
     half = len(crops) // 2
@@ -122,5 +122,5 @@ def grid_from_folder(model: ArtVAE, images: list[torch.Tensor], out: Path, layou
     pick_l = torch.linspace(0, half - 1, layouts).round().long()
     pick_s = torch.linspace(half, len(crops) - 1, styles).round().long()
     grid = swap_grid(model, crops[pick_l], crops[pick_s], side)
-    save_png(tensor_to_image(grid), out)
+    save_picture(tensor_to_image(grid), out)
     return Path(out)

@@ -82,6 +82,22 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_prior_weights(tmp_path_factory) -> Path:
+    """Tiny weights with an (untrained) learned prior over structure maps."""
+    from dataclasses import replace
+
+    import torch
+
+    from artvae.config import ModelConfig
+    from artvae.model import ArtVAE
+
+    folder = tmp_path_factory.mktemp("weights") / "tiny_prior"
+    torch.manual_seed(0)
+    ArtVAE(replace(ModelConfig.tiny(), prior_width=8)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def app_url(tmp_path_factory, tiny_weights) -> str:
     """One app on tiny weights for the whole session (API and browser tests share it)."""
     scratch = tmp_path_factory.mktemp("app")

@@ -88,6 +88,25 @@ def test_bench_json_last_line(tiny_weights):
         assert all(v > 0 for v in numbers[op].values())
 
 
+def test_variations_expand_and_sheet_write_their_files(images, tiny_prior_weights, tmp_path):
+    result = artvae("variations", str(images[1]), "--count", "2", "--seed", "5", "--out",
+                    str(tmp_path / "var"), weights=tiny_prior_weights)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["t1_005.png", "t1_006.png"]
+    with Image.open(tmp_path / "var/t1_005.png") as image:
+        assert image.size == (64, 64)  # the image's own size by default
+    result = artvae("expand", str(images[1]), "--size", "128", "--out",
+                    str(tmp_path / "big.png"), weights=tiny_prior_weights)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "big.png") as image:
+        assert image.size == (128, 128)
+    result = artvae("sheet", "--count", "3", "--size", "32", "--columns", "3", "--out",
+                    str(tmp_path / "sheet.png"), weights=tiny_prior_weights)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "sheet.png") as image:
+        assert image.size == (3 * 32 + 2 * 4, 32)
+
+
 def test_evaluate_reports_model_baselines_and_blends(images, tiny_weights):
     result = artvae("evaluate", "--data", str(images[0].parent), weights=tiny_weights)
     assert result.returncode == 0, result.stderr
@@ -99,7 +118,9 @@ def test_evaluate_reports_model_baselines_and_blends(images, tiny_weights):
     assert metrics["bicubic_x4"]["psnr"] > metrics["bicubic_x8"]["psnr"]
     assert 0 <= metrics["per_texture"]["wins_over_bicubic_x4"] <= 3
     assert metrics["blend"]["pairs"] == 2
-    assert metrics["samples"]["count"] == 64 and metrics["samples"]["swd"] > 0
+    samples = metrics["samples"]
+    assert samples["count"] == 64 and samples["random_phase"]["ratio"] > 0
+    assert "prior" not in samples  # tiny weights without a learned prior
 
 
 def test_write_card_replaces_only_the_marked_block(tmp_path):

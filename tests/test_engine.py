@@ -75,3 +75,50 @@ def test_bad_requests_raise_clear_errors(engine):
         engine.blend_frames(noise(0), noise(1), steps=10_000)
     with pytest.raises(ValueError, match="structure_from"):
         engine.mix([noise(0)], [1.0], structure_from=3)
+
+
+@pytest.fixture
+def prior_engine() -> Engine:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = ArtVAE(replace(ModelConfig.tiny(), prior_width=8))
+    with torch.no_grad():  # an untrained prior's last convs are zero: give it some say
+        for p in model.prior.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return Engine(model=model, device="cpu")
+
+
+def test_prior_samples_are_seeded_and_tile_seamlessly(prior_engine):
+    one = np.asarray(prior_engine.sample(3, size=(64, 64), tileable=True)).astype(float)
+    assert np.array_equal(one, np.asarray(prior_engine.sample(3, size=(64, 64), tileable=True)))
+    assert not np.array_equal(one, np.asarray(prior_engine.sample(4, size=(64, 64),
+                                                                   tileable=True)))
+    seam = np.abs(one[:, 0] - one[:, -1]).mean()  # wrap-around neighbours
+    inside = np.abs(one[:, 1:] - one[:, :-1]).mean()  # neighbours inside
+    assert seam <= 1.5 * inside
+
+
+def test_fast_sampling_skips_the_prior(prior_engine):
+    fast = np.asarray(prior_engine.sample(3, size=(64, 64), fast=True))
+    assert not np.array_equal(fast, np.asarray(prior_engine.sample(3, size=(64, 64))))
+
+
+def test_variations_and_expand_keep_sizes_and_seeds(prior_engine):
+    image = noise(0, (64, 48))
+    first = prior_engine.variations(image, seed=1)
+    assert first.size == (64, 48)
+    assert np.array_equal(np.asarray(first), np.asarray(prior_engine.variations(image, seed=1)))
+    assert not np.array_equal(np.asarray(first), np.asarray(prior_engine.variations(image, 2)))
+    assert prior_engine.expand(image, size=(128, 192)).size == (192, 128)
+    with pytest.raises(ValueError, match="strength"):
+        prior_engine.variations(image, seed=1, strength=1.5)
+
+
+def test_larger_canvas_is_not_a_mirrored_repeat_with_a_prior(prior_engine, engine):
+    from artvae.generate import expanded
+
+    for eng, mirrored in ((engine, True), (prior_engine, False)):
+        code = eng.encode(noise(0, (32, 32)))  # a 4 x 4 structure map
+        big = expanded(eng.model, code, (32, 64)).structure  # (1, C, 4, 8)
+        assert torch.allclose(big[..., 4:], big[..., :4].flip(-1)) is mirrored

@@ -1,0 +1,84 @@
+"""New codes from a model: seeded textures, variations of an image, larger canvases.
+
+Each function takes the model and returns a `Code` (on the CPU) for the engine to decode. With a
+learned prior (`prior.py`) layouts are drawn from it; weights without one fall back to
+random-phase fields of the stored training maps, which repeat those maps' spectra. Seeds are
+reproducible: every random draw comes from one generator seeded by the caller.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import latent
+from .latent import Code
+from .model import DOWNSCALE, ArtVAE, normalise_over_space
+from .prior import padded_side, sample_structure, vary_structure
+
+EXPAND_STRENGTH = 0.45  # a larger canvas keeps the look of the input's layout, rearranged
+
+
+def map_shape(size: tuple[int, int]) -> tuple[int, int]:
+    """Image (H, W) -> structure map (h, w), rounding up (the decode crops back)."""
+    return -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)
+
+
+def _explore(model: ArtVAE, coords: list[float]) -> torch.Tensor:
+    """(1, D_w) style at `coords` along the principal training-style directions."""
+    k = model.style_basis.shape[0]
+    coords = torch.tensor([list(coords)], dtype=torch.float32)
+    coords = torch.nn.functional.pad(coords, (0, max(0, k - coords.shape[1])))[:, :k]
+    return latent.explore(model.style_mean.cpu()[None], model.style_basis.cpu(),
+                          model.style_spread.cpu(), coords)
+
+
+@torch.inference_mode()
+def sample_code(model: ArtVAE, seed: int, size: tuple[int, int], temperature: float = 1.0,
+                coords: list[float] | None = None, fast: bool = False) -> Code:
+    """A seeded texture's code: a style (from the seed, or at `coords` along the explore
+    directions) and a layout drawn for it by the prior (`fast`, or no prior: a random-phase
+    field of a stored training map)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    if model.prior is None or fast:
+        code = latent.sample(model.structure_bank.cpu(), model.style_mean.cpu(),
+                             model.style_basis.cpu(), model.style_spread.cpu(), size, generator,
+                             temperature)
+        style = code.style if coords is None else _explore(model, coords)
+        return Code(code.structure, style, size)
+    style = model.prior.draw_styles(1, generator, temperature).cpu()
+    if coords is not None:
+        style = _explore(model, coords)
+    device = model.prior.style_mean.device
+    structure = sample_structure(model.prior, style.to(device), map_shape(size), generator,
+                                 temperature=temperature)
+    return Code(normalise_over_space(structure.float()).cpu(), style, size)
+
+
+@torch.inference_mode()
+def variation_code(model: ArtVAE, code: Code, seed: int, size: tuple[int, int] | None = None,
+                   strength: float = 0.6) -> Code:
+    """A new arrangement of `code`'s kind of layout in its style, at `size` (default: the
+    code's): its map re-arranged as a random-phase field of the output's size, then carried
+    by the prior from time 1 - strength (no prior: the field alone)."""
+    size = size or code.size
+    h, w = map_shape(size)
+    generator = torch.Generator().manual_seed(int(seed))
+    if model.prior is None:
+        return Code(latent.random_phase(code.structure[0], (h, w), generator), code.style, size)
+    canvas = (padded_side(h), padded_side(w))
+    start = normalise_over_space(latent.random_phase(code.structure[0], canvas, generator))
+    device = model.prior.style_mean.device
+    style = code.style if code.style.dim() == 2 else code.style.mean(dim=(2, 3))
+    structure = vary_structure(model.prior, start.to(device), style.to(device), strength,
+                               generator)
+    return Code(normalise_over_space(structure.float()[..., :h, :w]).cpu(), code.style, size)
+
+
+def expanded(model: ArtVAE, code: Code, size: tuple[int, int], seed: int = 0) -> Code:
+    """`code` on a canvas of `size`: its own layout where the canvas is not larger; a seeded
+    variation of it at EXPAND_STRENGTH where it is (no mirrored repeat). Without a prior, the
+    map is tiled with its mirror images as before."""
+    if model.prior is None or (size[0] <= code.size[0] and size[1] <= code.size[1]):
+        return latent.resize(code, size)
+    # a spatial style map (B, D_w, h0, w0) is stretched over the canvas by the decoder
+    return variation_code(model, code, seed, size, EXPAND_STRENGTH)
