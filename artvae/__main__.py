@@ -44,7 +44,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
         return
     run(Engine(args.weights, args.device), as_json=args.json, repeats=args.repeats,
-        sample_side=args.sample)
+        sample_sides=args.sample)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="median encode/decode latency, batch 1")
     p.add_argument("--json", action="store_true", help="only the JSON line")
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--sample", type=int, metavar="PX",
-                   help="also time one tileable sample of PX x PX and its peak memory")
+    p.add_argument("--sample", type=int, nargs="+", metavar="PX",
+                   help="also time one tileable sample of PX x PX (prior and fast) and the peak "
+                        "memory, e.g. --sample 512 2048")
     p.add_argument("--http", metavar="URL",
                    help="instead, time the running app's /blend over HTTP (see --images)")
     p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],

@@ -63,15 +63,21 @@ def bench(engine: Engine, repeats: int = 20) -> dict:
 
 
 def bench_sample(engine: Engine, side: int) -> dict:
-    """Wall time and peak memory of one tileable sample of side x side pixels."""
+    """Wall time of one tileable sample of side x side pixels, layout from the learned prior
+    (where the weights have one) and from the fast random-phase sampler, and peak memory."""
     engine.sample(0, (256, 256), tileable=True)  # warm-up
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    engine.sample(1, (side, side), tileable=True)
-    seconds = time.perf_counter() - start
+    result = {"side": side}
+    modes = (("prior", False), ("fast", True)) if engine.model.prior is not None else (
+        ("fast", True),)
+    for name, fast in modes:
+        start = time.perf_counter()
+        engine.sample(1, (side, side), tileable=True, fast=fast)
+        result[f"{name}_seconds"] = round(time.perf_counter() - start, 2)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"side": side, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1),
-            "peak_rss_growth_mb": round((peak - before) / 1024, 1)}
+    result.update(peak_rss_mb=round(peak / 1024, 1),
+                  peak_rss_growth_mb=round((peak - before) / 1024, 1))
+    return result
 
 
 def _blend_over_http(http, files: list[dict], t: float) -> bytes:
@@ -131,10 +137,11 @@ def bench_http(url: str, image_a: str, image_b: str, repeats: int = 20) -> dict:
     return result
 
 
-def run(engine: Engine, as_json: bool, repeats: int = 20, sample_side: int | None = None) -> dict:
+def run(engine: Engine, as_json: bool, repeats: int = 20,
+        sample_sides: list[int] | None = None) -> dict:
     result = bench(engine, repeats)
-    if sample_side:
-        result["sample"] = bench_sample(engine, sample_side)
+    if sample_sides:  # smallest first: the peak memory is the process's, growing with the side
+        result["samples"] = [bench_sample(engine, side) for side in sorted(sample_sides)]
     if not as_json:
         for op in ("encode_ms", "decode_ms"):
             for size, ms in result[op].items():

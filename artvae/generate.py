@@ -48,7 +48,7 @@ def sample_code(model: ArtVAE, seed: int, size: tuple[int, int], temperature: fl
     style = model.prior.draw_styles(1, generator, temperature).cpu()
     if coords is not None:
         style = _explore(model, coords)
-    device = model.prior.style_mean.device
+    device = model.prior.style_bank.device
     structure = sample_structure(model.prior, style.to(device), map_shape(size), generator,
                                  temperature=temperature)
     return Code(normalise_over_space(structure.float()).cpu(), style, size)
@@ -67,7 +67,7 @@ def variation_code(model: ArtVAE, code: Code, seed: int, size: tuple[int, int] |
         return Code(latent.random_phase(code.structure[0], (h, w), generator), code.style, size)
     canvas = (padded_side(h), padded_side(w))
     start = normalise_over_space(latent.random_phase(code.structure[0], canvas, generator))
-    device = model.prior.style_mean.device
+    device = model.prior.style_bank.device
     style = code.style if code.style.dim() == 2 else code.style.mean(dim=(2, 3))
     structure = vary_structure(model.prior, start.to(device), style.to(device), strength,
                                generator)

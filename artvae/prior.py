@@ -9,8 +9,8 @@ A variation starts part-way (SDEdit, Meng et al. 2022): the upload's map re-arra
 random-phase field of the output's size, mixed with noise at time t0 and carried to t = 1 under
 the upload's style, so it keeps the upload's kind of structure in a new arrangement.
 
-Styles for seeded samples come from a full-covariance Gaussian fitted to the training styles
-(`style_mean`, `style_scale`, filled in by `train-prior`).
+Styles for seeded samples blend two of 256 stored training styles (`style_bank`, filled in by
+`train-prior`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MULTIPLE = 8  # the map side must divide by the pixel-unshuffle and the two 2x downsamplings
+STYLE_BANK = 256  # training styles stored with the prior (64 KB)
 
 
 def circular_conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -75,9 +76,8 @@ class StructurePrior(nn.Module):
         self.dec1 = FlowBlock(w1, cond)
         self.head = nn.Sequential(nn.GroupNorm(math.gcd(8, w1), w1), nn.SiLU(),
                                   circular_conv(w1, 4 * channels))
-        # the style Gaussian of seeded samples, filled in from the training styles
-        self.register_buffer("style_mean", torch.zeros(style_dim))
-        self.register_buffer("style_scale", torch.eye(style_dim))  # lower Cholesky factor
+        # training styles, filled in at export: a seeded sample's style blends two of them
+        self.register_buffer("style_bank", torch.zeros(STYLE_BANK, style_dim))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         angles = t[:, None] * self.time_freqs  # (B, 16)
@@ -93,10 +93,16 @@ class StructurePrior(nn.Module):
 
     def draw_styles(self, count: int, generator: torch.Generator | None = None,
                     temperature: float = 1.0) -> torch.Tensor:
-        """(count, D_w) styles from the fitted Gaussian."""
-        z = torch.randn(count, len(self.style_mean), generator=generator)
-        z = z.to(self.style_mean.device)
-        return self.style_mean + temperature * z @ self.style_scale.T
+        """(count, D_w) styles: blends of two stored training styles at a random weight in
+        [0.25, 0.75], so each is new but stays among the looks the decoder knows (a Gaussian
+        fitted to the styles drew garish mixtures of unrelated palettes); `temperature` moves
+        it away from (> 1) or towards (< 1) the bank's mean."""
+        picks = torch.randint(len(self.style_bank), (count, 2), generator=generator)
+        weight = 0.25 + 0.5 * torch.rand(count, 1, generator=generator)
+        bank = self.style_bank.cpu()
+        styles = (1 - weight) * bank[picks[:, 0]] + weight * bank[picks[:, 1]]
+        mean = bank.mean(0)
+        return (mean + temperature * (styles - mean)).to(self.style_bank.device)
 
 
 def flow_matching_loss(prior: StructurePrior, maps: torch.Tensor, styles: torch.Tensor,

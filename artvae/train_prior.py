@@ -7,8 +7,8 @@
    styles (N, D_w). Held-out crops are encoded too, for the validation loss.
 2. Trains v(x, t, w) by flow matching; an EMA of its weights is validated and `run_dir/last.pt`
    written every `ckpt_every` steps and at a time limit; the same command resumes from it.
-3. Exports the autoencoder with the prior's EMA weights and the training styles' Gaussian (mean
-   and Cholesky factor) as one checkpoint: the prior belongs to the latent it was trained on.
+3. Exports the autoencoder with the prior's EMA weights and a bank of 256 training styles as one
+   checkpoint: the prior belongs to the latent it was trained on.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from .device import pick_device
 from .model import ArtVAE
-from .prior import StructurePrior, flow_matching_loss
+from .prior import STYLE_BANK, StructurePrior, flow_matching_loss
 from .train import TextureCrops, accumulate
 
 
@@ -104,14 +104,11 @@ def validation_loss(prior: StructurePrior, codes: dict[str, torch.Tensor]) -> fl
     return torch.stack(losses).mean().item()
 
 
-def style_gaussian(styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (D,) and lower Cholesky factor (D, D) of the styles' covariance (slightly
-    regularised so it always factors)."""
-    mean = styles.mean(0)
-    centred = styles - mean
-    cov = centred.T @ centred / max(1, len(styles) - 1)
-    cov = cov + 1e-4 * cov.diagonal().mean() * torch.eye(len(mean))
-    return mean, torch.linalg.cholesky(cov)
+def style_bank(styles: torch.Tensor, size: int = STYLE_BANK) -> torch.Tensor:
+    """`size` styles evenly spaced over the training codes (all of them when fewer): (size, D);
+    short banks repeat."""
+    picks = torch.linspace(0, len(styles) - 1, size).round().long()
+    return styles[picks]
 
 
 def train_prior(weights, data: Path, run_dir: Path, out: Path, cfg: PriorTrainConfig,
@@ -189,7 +186,8 @@ def train_prior(weights, data: Path, run_dir: Path, out: Path, cfg: PriorTrainCo
 
 
 def export_prior(vae: ArtVAE, prior: StructurePrior, styles: torch.Tensor, out: Path) -> Path:
-    """The autoencoder with `prior` (and the styles' Gaussian) saved as one checkpoint."""
+    """The autoencoder with `prior` (and a bank of the training styles) saved as one
+    checkpoint."""
     width = prior.stem.out_channels
     model = ArtVAE(replace(vae.config, prior_width=width))
     own = {k: v for k, v in vae.state_dict().items() if not k.startswith("prior.")}
@@ -197,9 +195,7 @@ def export_prior(vae: ArtVAE, prior: StructurePrior, styles: torch.Tensor, out: 
     if unexpected or any(not k.startswith("prior.") for k in missing):
         raise KeyError(f"autoencoder weights do not fit: {missing[:5]} {unexpected[:5]}")
     model.prior.load_state_dict(prior.state_dict())
-    mean, scale = style_gaussian(styles)
-    model.prior.style_mean.copy_(mean)
-    model.prior.style_scale.copy_(scale)
+    model.prior.style_bank.copy_(style_bank(styles))
     model.cpu().save_pretrained(out)
     print(f"exported the autoencoder with its prior (width {width}) to {out}")
     return Path(out)
