@@ -202,8 +202,9 @@ def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-rig
 
 
 def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1.0,
-           coords: list | None = None) -> Result:
-    """A seeded texture; `coords` place its style along the principal directions."""
+           coords: list | None = None, fast: bool = False) -> Result:
+    """A seeded texture; `coords` place its style along the principal directions; `fast`
+    draws the layout as a random-phase field instead of from the learned prior."""
     seed = whole_number(seed, "seed", 0, MAX_SEED)
     size = output_size(size) or (512, 512)
     tileable, temperature = flag(tileable, "tileable"), number(temperature, "temperature", 0, 3)
@@ -213,9 +214,33 @@ def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1
         if len(coords) > k:
             raise ValueError(f"coords has {len(coords)} entries; these weights have {k} "
                              "style directions")
-    out = engine.sample(seed, size, tileable, temperature, coords)
+    fast = flag(fast, "fast")
+    out = engine.sample(seed, size, tileable, temperature, coords, fast)
     return Result(out, recipe(engine, "sample", [], seed=seed, size=_side(size),
-                              tileable=tileable, temperature=temperature, coords=coords))
+                              tileable=tileable, temperature=temperature, coords=coords,
+                              fast=fast))
+
+
+def variations(engine: Engine, source, seed, strength=0.6, size=None,
+               tileable: bool = False) -> Result:
+    """A new layout of the image's kind in its style ("more like this")."""
+    image, digest = loaded(source)
+    seed = whole_number(seed, "seed", 0, MAX_SEED)
+    strength = number(strength, "strength", 0.05, 1.0)
+    size, tileable = output_size(size), flag(tileable, "tileable")
+    out = engine.variations(image, seed, size, strength, tileable)
+    return Result(out, recipe(engine, "variations", [digest], seed=seed, strength=strength,
+                              size=_side(size), tileable=tileable))
+
+
+def expand(engine: Engine, source, size=1024, seed=0, tileable: bool = True) -> Result:
+    """The image grown to a larger (by default seamless) canvas, no mirrored repeat."""
+    image, digest = loaded(source)
+    size = output_size(size) or (1024, 1024)
+    seed, tileable = whole_number(seed, "seed", 0, MAX_SEED), flag(tileable, "tileable")
+    out = engine.expand(image, size, seed, tileable)
+    return Result(out, recipe(engine, "expand", [digest], seed=seed, size=_side(size),
+                              tileable=tileable))
 
 
 def _side(size: tuple[int, int] | None) -> int | None:

@@ -1,11 +1,11 @@
-"""The playground's web API: four typed endpoints, `/encode(image)`, `/blend(image_a, image_b, t)`,
-`/mix(images, weights)` and `/sample(seed)`, registered with `gr.api` on the app's Blocks, and
-what serving them shares with the UI's events: the check that an image is an upload (a bare
-string could name any file on the server), the answer a client gets for a file (`ImageFile`),
-`friendly` (errors a person can act on become a `gr.Error` saying how; anything else is logged,
-not shown as a traceback) and `gpu` (ZeroGPU's decorator on a Space, else nothing). No layout
-here: `app.py` builds the page and calls `add_endpoints` inside it; `artvae.playground` does the
-work and checks the raw values.
+"""The playground's web API: typed endpoints `/encode(image)`, `/blend(image_a, image_b, t)`,
+`/mix(images, weights)`, `/sample(seed)`, `/variations(image)` and `/expand(image)`, registered
+with `gr.api` on the app's Blocks, and what serving them shares with the UI's events: the check
+that an image is an upload (a bare string could name any file on the server), the answer a
+client gets for a file (`ImageFile`), `friendly` (errors a person can act on become a `gr.Error`
+saying how; anything else is logged, not shown as a traceback) and `gpu` (ZeroGPU's decorator
+on a Space, else nothing). No layout here: `app.py` builds the page and calls `add_endpoints`
+inside it; `artvae.playground` does the work and checks the raw values.
 """
 
 # No `from __future__ import annotations`: gr.api reads the API's types from live annotations.
@@ -79,7 +79,7 @@ def file_out(path: Path) -> dict:
 
 
 def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
-    """The four endpoint functions, over `engine`, saving their PNGs in `folder`. Each one's
+    """The endpoint functions, over `engine`, saving their PNGs in `folder`. Each one's
     name is its API name, its docstring the API's description, its annotations the API's types."""
 
     def encode(image: ImageFile, tileable: bool = False
@@ -112,12 +112,27 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
         return file_out(folder.save(r)), r.recipe
 
     def sample(seed: int, size: int = 512, tileable: bool = False, temperature: float = 1.0,
-               coords: list[float] | None = None) -> tuple[ImageFile, dict]:
-        """A texture from a seed; coords set its style along the principal directions."""
-        r = pg.sample(engine, seed, size, tileable, temperature, coords)
+               coords: list[float] | None = None, fast: bool = False) -> tuple[ImageFile, dict]:
+        """A texture from a seed; coords set its style along the principal directions; fast:
+        a random-phase layout instead of the learned prior's."""
+        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast)
         return file_out(folder.save(r)), r.recipe
 
-    return [encode, blend, mix, sample]
+    def variations(image: ImageFile, seed: int = 0, strength: float = 0.6,
+                   size: int | None = None, tileable: bool = False) -> tuple[ImageFile, dict]:
+        """A new layout of the image's kind in its style; strength 0.05..1 (1: a fresh
+        layout); size: output side in pixels (default: the image's size)."""
+        r = pg.variations(engine, uploaded(image, "image"), seed, strength, size, tileable)
+        return file_out(folder.save(r)), r.recipe
+
+    def expand(image: ImageFile, size: int = 1024, seed: int = 0, tileable: bool = True
+               ) -> tuple[ImageFile, dict]:
+        """The image grown to a size x size canvas (seamless unless tileable is false), its
+        layout varied rather than mirrored."""
+        r = pg.expand(engine, uploaded(image, "image"), size, seed, tileable)
+        return file_out(folder.save(r)), r.recipe
+
+    return [encode, blend, mix, sample, variations, expand]
 
 
 def add_endpoints(engine: Engine, folder: pg.OutputFolder) -> None:

@@ -152,6 +152,20 @@ def test_sample_recipe_restores_settings_that_remake_the_texture(client):
     assert np.array_equal(pixels(image), pixels(again))
 
 
+def test_variations_and_expand_endpoints(client):
+    first, recipe = client.predict(handle_file(WOOD), seed=3, strength=0.5, size=64,
+                                   api_name="/variations")
+    again, _ = client.predict(handle_file(WOOD), seed=3, strength=0.5, size=64,
+                              api_name="/variations")
+    assert Image.open(first).size == (64, 64) and recipe["op"] == "variations"
+    assert np.array_equal(pixels(first), pixels(again))  # seeded
+    big, recipe = client.predict(handle_file(WOOD), size=96, api_name="/expand")
+    assert Image.open(big).size == (96, 96) and recipe["tileable"] is True
+    with pytest.raises(AppError, match="strength"):
+        client.predict(handle_file(WOOD), strength=3, api_name="/variations")
+    still_serving(client)
+
+
 def test_restore_finds_example_inputs_by_digest(client):
     mixed, _ = client.predict([handle_file(WOOD)], [1], size=64, api_name="/mix")
     known = {image_digest(load_image(WOOD)): str(WOOD)}
