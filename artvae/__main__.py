@@ -89,6 +89,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         style_cycle_weight=args.style_cycle_weight,
         layout_cycle_weight=args.layout_cycle_weight,
         val_every=args.val_every,
+        freeze_encoder=args.freeze_encoder or None,
     )
     if args.no_structure_norm:  # the ablation: a layout map free to carry global appearance
         from dataclasses import replace
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-structure-norm", action="store_true",
                    help="do not normalise the structure map over space (ablation only)")
     p.add_argument("--val-every", type=int, help="steps between validations (default 500)")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="train the decoder alone: the codes, and a prior trained on them, stay")
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")
     p.add_argument("--init-from", type=Path,

@@ -65,6 +65,7 @@ class TrainConfig:
     layout_cycle_weight: float = 0.1  # E_s(D(s_A, w_B)) must come back as s_A
     gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
     gan_weight: float = 0.05
+    freeze_encoder: bool = False  # train the decoder alone: codes (and a prior on them) stay valid
     ema_decay: float = 0.999
     val_every: int = 500
     ckpt_every: int = 250
@@ -276,12 +277,25 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
 
+    start = None
+    if init_from is not None and not (run / "last.pt").is_file():
+        start = ArtVAE.from_pretrained(init_from)
+        # the structure normalisation has no weights: either setting can start from them; a
+        # learned prior rides along untouched (it is trained on the codes by train-prior)
+        cfg = replace(cfg, model=replace(cfg.model, prior_width=start.config.prior_width))
+        if replace(start.config, structure_norm=cfg.model.structure_norm) != cfg.model:
+            raise ValueError(f"{init_from} holds a different model config than the preset")
     model = ArtVAE(cfg.model).to(device)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
+    if model.prior is not None:
+        model.prior.requires_grad_(False)
+    if cfg.freeze_encoder:  # the codes stay as they are: a prior trained on them stays valid
+        model.encoder.requires_grad_(False)
     disc = PatchDiscriminator().to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
 
     run.mkdir(parents=True, exist_ok=True)
@@ -298,11 +312,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         # rank's generator state
         generator.manual_seed(cfg.seed + 1000 * rank + 7919 * step)
     else:
-        if init_from is not None:
-            start = ArtVAE.from_pretrained(init_from)
-            # the structure normalisation has no weights: either setting can start from them
-            if replace(start.config, structure_norm=cfg.model.structure_norm) != cfg.model:
-                raise ValueError(f"{init_from} holds a different model config than the preset")
+        if start is not None:
             model.load_state_dict(start.state_dict())
             ema.load_state_dict(start.state_dict())
         if rank == 0:
@@ -325,7 +335,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         loss, parts, fakes, target = generator_loss(train_net, train_disc, a, b, cfg, step, dtype)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         if step >= cfg.gan_start - 500:  # the critic warms up before it starts to push
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

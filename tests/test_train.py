@@ -109,6 +109,23 @@ def test_a_new_run_can_start_from_exported_weights(corpus, tmp_path):
     assert torch.equal(state["model"]["style_mean"], torch.full_like(start.style_mean, 0.5))
 
 
+def test_frozen_encoder_run_keeps_the_codes_and_the_prior(corpus, tmp_path):
+    from dataclasses import replace
+
+    cfg = TrainConfig.preset("tiny")
+    cfg.steps, cfg.freeze_encoder = 3, True
+    torch.manual_seed(0)
+    start = ArtVAE(replace(cfg.model, prior_width=8))
+    start.save_pretrained(tmp_path / "start")
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
+    before = start.state_dict()
+    for key in before:
+        if key.startswith(("encoder.", "prior.")):
+            assert torch.equal(trained[key], before[key]), key
+    assert any(not torch.equal(trained[k], before[k]) for k in before if k.startswith("decoder."))
+
+
 def test_export_refills_exported_weights_on_a_corpus(corpus, tmp_path):
     from artvae.export import export
 
