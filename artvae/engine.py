@@ -26,6 +26,7 @@ from .model import DOWNSCALE, ArtVAE
 MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work per request
 MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU
 MAX_FRAMES = 121  # longest morph
+SIZED_CACHE = 16  # codes on other canvases kept (a 2048 px one holds 2 MB of structure)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Tensor:
@@ -64,6 +65,7 @@ class Engine:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.weights = describe_weights(weights) if model is None else "in-memory model"
         self._cache: OrderedDict[str, Code] = OrderedDict()
+        self._sized: OrderedDict[tuple[str, tuple[int, int]], Code] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -75,12 +77,36 @@ class Engine:
 
     def encode(self, source) -> Code:
         """Image -> its Code (posterior means), cached by pixel content."""
+        return self._encode_keyed(source)[1]
+
+    def code_at(self, source, size: tuple[int, int] | None) -> Code:
+        """The image's code on a canvas of `size` (None: its own size). A larger canvas holds
+        a seeded variation of its layout from the prior (where the weights have one), not a
+        mirrored repeat; cached like the encoding, so a slider that moves a blend between two
+        such canvases only decodes."""
+        key, code = self._encode_keyed(source)
+        if size is None:
+            return code
+        size = checked_size(size)
+        with self._lock:
+            if (key, size) in self._sized:
+                self._sized.move_to_end((key, size))
+                return self._sized[(key, size)]
+        sized = generate.expanded(self.model, code, size)
+        with self._lock:
+            self._sized[(key, size)] = sized
+            while len(self._sized) > SIZED_CACHE:
+                self._sized.popitem(last=False)
+        return sized
+
+    def _encode_keyed(self, source) -> tuple[str, Code]:
+        """(the image's content digest, its Code)."""
         image = load_image(source, max_side=MAX_SIDE)
         key = image_digest(image)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return key, self._cache[key]
         x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image).to(self.device)))
         with torch.inference_mode(), self.autocast():
             q_s, q_w = self.model.encode(x.contiguous(memory_format=torch.channels_last))
@@ -89,7 +115,7 @@ class Engine:
             self._cache[key] = code
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return code
+        return key, code
 
     def decode(self, code: Code, tileable: bool = False) -> Image.Image:
         """Code -> image, cropped to the code's size."""
@@ -107,11 +133,6 @@ class Engine:
         """Image -> D(E(image)), the same size as the input."""
         return self.decode(self.encode(source), tileable)
 
-    def _sized(self, code: Code, size: tuple[int, int] | None) -> Code:
-        """The code on a canvas of `size`; a larger canvas gets a variation of the layout
-        from the prior (where the weights have one), not a mirrored repeat."""
-        return code if size is None else generate.expanded(self.model, code, checked_size(size))
-
     def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
             tileable: bool = False, size: tuple[int, int] | None = None) -> Image.Image:
         """Mix the styles of several images (weights are normalised); the layout comes from
@@ -123,16 +144,16 @@ class Engine:
         if structure_from is not None and structure_from >= len(sources):
             raise ValueError(f"structure_from={structure_from}, but there are only "
                              f"{len(sources)} images")
-        codes = [self.encode(s) for s in sources]
+        codes = [self.code_at(s, size) for s in sources]
         code = latent.mix(codes, weights, structure_from, self.model.style_mean)
-        return self.decode(self._sized(code, size), tileable)
+        return self.decode(code, tileable)
 
     def blend(self, a, b, t: float, mode: str = "full", tileable: bool = False,
               size: tuple[int, int] | None = None, ramp: str = "left-right") -> Image.Image:
         """One frame of the morph from image a to image b at t in [0, 1]."""
-        code = latent.blend(self.encode(a), self.encode(b), float(t), mode,
+        code = latent.blend(self.code_at(a, size), self.code_at(b, size), float(t), mode,
                             self.model.style_mean, ramp)
-        return self.decode(self._sized(code, size), tileable)
+        return self.decode(code, tileable)
 
     def blend_frames(self, a, b, steps: int, mode: str = "full", tileable: bool = False,
                      size: tuple[int, int] | None = None, ramp: str = "left-right",
@@ -140,11 +161,11 @@ class Engine:
         """Frames 0..steps of the morph a -> b; frame 0 reconstructs a, the last b."""
         if not 1 <= steps < MAX_FRAMES:
             raise ValueError(f"steps must be between 1 and {MAX_FRAMES - 1}")
-        code_a, code_b = self.encode(a), self.encode(b)
+        code_a, code_b = self.code_at(a, size), self.code_at(b, size)
         frames = []
         for i in range(steps + 1):
             code = latent.blend(code_a, code_b, i / steps, mode, self.model.style_mean, ramp)
-            frames.append(self.decode(self._sized(code, size), tileable))
+            frames.append(self.decode(code, tileable))
             if progress is not None:
                 progress((i + 1) / (steps + 1))
         return frames

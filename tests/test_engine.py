@@ -122,3 +122,11 @@ def test_larger_canvas_is_not_a_mirrored_repeat_with_a_prior(prior_engine, engin
         code = eng.encode(noise(0, (32, 32)))  # a 4 x 4 structure map
         big = expanded(eng.model, code, (32, 64)).structure  # (1, C, 4, 8)
         assert torch.allclose(big[..., 4:], big[..., :4].flip(-1)) is mirrored
+
+
+def test_codes_on_larger_canvases_are_cached_per_image_and_size(prior_engine):
+    image = noise(0, (32, 32))
+    big = prior_engine.code_at(image, (64, 64))
+    assert prior_engine.code_at(image, (64, 64)) is big  # a blend slider only decodes
+    assert big.structure.shape[-2:] == (8, 8)
+    assert prior_engine.code_at(image, None) is prior_engine.encode(image)
