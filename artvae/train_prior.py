@@ -85,6 +85,22 @@ def load_codes(model: ArtVAE, data: Path, run_dir: Path, cfg: PriorTrainConfig,
     return codes
 
 
+def trained_state(prior: StructurePrior) -> dict[str, torch.Tensor]:
+    """The prior's weights without the style bank, which export fills in from the codes."""
+    return {k: v for k, v in prior.state_dict().items() if not k.startswith("style_")}
+
+
+def load_trained(prior: StructurePrior, state: dict[str, torch.Tensor]) -> None:
+    """Load weights saved by `trained_state` strictly (statistics of earlier versions, also
+    named style_*, are skipped)."""
+    weights = {k: v for k, v in state.items() if not k.startswith("style_")}
+    missing, unexpected = prior.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.startswith("style_")]
+    if missing or unexpected:
+        raise KeyError(f"prior weights do not match: missing {missing[:5]}, "
+                       f"unexpected {unexpected[:5]}")
+
+
 def lr_at(step: int, cfg: PriorTrainConfig) -> float:
     """Linear warm-up, then cosine decay to 5% of the peak."""
     if step < cfg.warmup_steps:
@@ -134,15 +150,15 @@ def train_prior(weights, data: Path, run_dir: Path, out: Path, cfg: PriorTrainCo
     last = run_dir / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
-        prior.load_state_dict(state["prior"])
-        ema.load_state_dict(state["ema"])
+        load_trained(prior, state["prior"])
+        load_trained(ema, state["ema"])
         opt.load_state_dict(state["opt"])
         generator.set_state(state["generator"])
         step = state["step"]
         print(f"resumed {run_dir} at step {step}")
 
     def save() -> None:
-        torch.save({"prior": prior.state_dict(), "ema": ema.state_dict(),
+        torch.save({"prior": trained_state(prior), "ema": trained_state(ema),
                     "opt": opt.state_dict(), "generator": generator.get_state(), "step": step},
                    run_dir / "last.pt.tmp")
         (run_dir / "last.pt.tmp").replace(last)
@@ -194,7 +210,7 @@ def export_prior(vae: ArtVAE, prior: StructurePrior, styles: torch.Tensor, out: 
     missing, unexpected = model.load_state_dict(own, strict=False)
     if unexpected or any(not k.startswith("prior.") for k in missing):
         raise KeyError(f"autoencoder weights do not fit: {missing[:5]} {unexpected[:5]}")
-    model.prior.load_state_dict(prior.state_dict())
+    load_trained(model.prior, trained_state(prior))
     model.prior.style_bank.copy_(style_bank(styles))
     model.cpu().save_pretrained(out)
     print(f"exported the autoencoder with its prior (width {width}) to {out}")
