@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import generate, latent
+from . import generate, latent, tiled
 from .device import autocast_dtype, pick_device
 from .hub import describe_weights, load_model
 from .images import image_digest, image_to_tensor, load_image, tensor_to_image
@@ -122,12 +122,13 @@ class Engine:
         return tensor_to_image(self.decode_tensor(code, tileable)[0])
 
     def decode_tensor(self, code: Code, tileable: bool = False) -> torch.Tensor:
-        """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size."""
+        """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size. Decoded in
+        bands (`tiled.decode`): the model's image in bounded memory, whatever the size."""
         structure = code.structure.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
-            x = self.model.decode(structure, code.style.to(self.device), tileable)
+            x = tiled.decode(self.model.decoder, structure, code.style.to(self.device), tileable)
         h, w = code.size
-        return ArtVAE.to_image_range(x.float()[..., :h, :w]).cpu()
+        return ArtVAE.to_image_range(x[..., :h, :w].float()).cpu()
 
     def reconstruct(self, source, tileable: bool = False) -> Image.Image:
         """Image -> D(E(image)), the same size as the input."""
