@@ -36,6 +36,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run
     from .engine import Engine
 
+    if args.load:
+        from .loadtest import main as load
+
+        load(args.clients, args.requests, args.max_seconds, args.app_args)
+        return
     if args.http:
         import json
 
@@ -148,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead, time the running app's /blend over HTTP (see --images)")
     p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],
                    help="the two images --http blends")
+    p.add_argument("--load", action="store_true",
+                   help="instead, start the app on a free loopback port and load it with many "
+                        "clients: errors, requests/s, p50/p95 per endpoint, server memory")
+    p.add_argument("--clients", type=int, default=16, help="--load: clients at once")
+    p.add_argument("--requests", type=int, default=300, help="--load: calls per client")
+    p.add_argument("--max-seconds", type=float, default=600,
+                   help="--load: no new call starts after this long")
+    p.add_argument("--app-args", default="",
+                   help='--load: options for app.py, e.g. "--concurrency 4"')
     add_model_options(p)
     p.set_defaults(run=cmd_bench)
 
