@@ -326,8 +326,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", help="folder or Hub repo_id[@revision] (default: "
                                      "$ARTVAE_WEIGHTS, else the bundled checkpoint)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
-    p.add_argument("--concurrency", type=int, default=2,
-                   help="requests that run the model at once (default 2); others queue")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="requests handled at once (default 8); their model work goes to the "
+                        "model workers, where decodes of one kind share a batch; others queue")
+    p.add_argument("--queue-size", type=int, default=64,
+                   help="requests that may wait (default 64); beyond that a client is told "
+                        "the queue is full")
+    p.add_argument("--workers", type=int, default=1,
+                   help="model threads (default 1); workers x threads should not pass the "
+                        "CPU cores")
+    p.add_argument("--threads", type=int,
+                   help="torch threads per model worker (default: the cores / workers)")
+    p.add_argument("--batch-window-ms", type=float, default=5.0,
+                   help="how long a decode waits for others of its kind to batch with "
+                        "(default 5; 0: no waiting)")
+    p.add_argument("--max-batch", type=int, default=8, help="decodes in one batch (default 8)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+                   help="inference precision (default: $ARTVAE_PRECISION, else auto: bf16 on "
+                        "GPUs and on CPUs with native bf16, float32 on other CPUs)")
     args = p.parse_args(argv)
     if args.auth is not None and ":" not in args.auth:
         p.error("--auth takes user:password")
@@ -338,12 +354,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     try:
-        engine = Engine(args.weights, args.device)  # once, before serving
+        engine = Engine(args.weights, args.device, workers=args.workers,  # once, before serving
+                        threads=args.threads, batch_window_ms=args.batch_window_ms,
+                        max_batch=args.max_batch, precision=args.precision)
     except (WeightsError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
-    print(f"ArtVAE weights: {engine.weights}, on {engine.device}")
+    print(f"ArtVAE weights: {engine.weights}, on {engine.device} ({engine.precision}); "
+          f"{engine.workers.workers} model worker(s) x {engine.workers.threads} threads")
     demo = build_demo(engine)
-    demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     if args.share:
         print("--share: asking Gradio for a public link. Offline, it prints 'Could not create "
               "share link' and the app keeps serving locally.")

@@ -1,8 +1,20 @@
-"""The one place that picks the compute device and the autocast dtype."""
+"""The one place that picks the compute device and the autocast dtype.
+
+Precision for inference: bf16 autocast on CUDA (fp16 where a GPU lacks bf16), fp16 on MPS, and
+on a CPU bf16 only where the CPU computes it natively (AVX512-BF16 or AMX); elsewhere oneDNN
+emulates bf16 and it is slower than float32 (measured in README, "Serving many people").
+`precision` ("float32", "bfloat16") or $ARTVAE_PRECISION overrides the choice.
+"""
 
 from __future__ import annotations
 
+import os
+from functools import cache
+from pathlib import Path
+
 import torch
+
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -21,10 +33,31 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Reduced precision for a forward pass: bf16 on CUDA that has it, fp16 on MPS, none on CPU."""
+@cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 dot products in hardware (Linux /proc/cpuinfo flags)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, precision: str | None = None) -> torch.dtype | None:
+    """Reduced precision for a forward pass (None: float32). `precision` "auto" (default:
+    $ARTVAE_PRECISION, else auto) picks bf16 on CUDA that has it, fp16 on MPS, bf16 on a CPU
+    with native bf16, float32 on other CPUs."""
+    precision = precision or os.environ.get("ARTVAE_PRECISION") or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    return None
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None

@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from contextlib import nullcontext
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from . import generate, latent, tiled
+from .batching import ModelWorkers
 from .device import autocast_dtype, pick_device
 from .hub import describe_weights, load_model
 from .images import image_digest, image_to_tensor, load_image, tensor_to_image
@@ -27,6 +29,7 @@ MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work p
 MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU
 MAX_FRAMES = 121  # longest morph
 SIZED_CACHE = 16  # codes on other canvases kept (a 2048 px one holds 2 MB of structure)
+MAX_BATCH_PIXELS = 1024 * 1024  # larger canvases decode one at a time: bounded memory
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Tensor:
@@ -57,9 +60,19 @@ class Engine:
         device: str | None = None,
         model: ArtVAE | None = None,
         cache_size: int = 64,
+        workers: int = 1,
+        threads: int | None = None,
+        precision: str | None = None,
+        batch_window_ms: float = 5.0,
+        max_batch: int = 8,
     ):
+        """`workers` model threads of `threads` torch threads each (default: all cores
+        between them) run every forward pass; decodes of one kind arriving within
+        `batch_window_ms` of each other share a batch of up to `max_batch`. `precision`:
+        "auto" (see `device.autocast_dtype`), "float32" or "bfloat16"."""
         self.device = pick_device(device)
-        self.dtype = autocast_dtype(self.device)
+        self.dtype = autocast_dtype(self.device, precision)
+        self.precision = str(self.dtype or torch.float32).removeprefix("torch.")
         self.model = (model or load_model(weights)).to(self.device).eval()
         if self.device.type == "cpu":  # oneDNN convs are ~2x faster channels-last on CPU
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -68,9 +81,11 @@ class Engine:
         self._sized: OrderedDict[tuple[str, tuple[int, int]], Code] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self.workers = ModelWorkers(workers, threads, batch_window_ms / 1000, max_batch)
 
     def autocast(self):
-        """Reduced-precision context for a forward pass on GPU; nothing on CPU."""
+        """Reduced-precision context for a forward pass (bf16 on CPU only where it is
+        native, or where asked for); nothing at float32."""
         if self.dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
@@ -92,7 +107,7 @@ class Engine:
             if (key, size) in self._sized:
                 self._sized.move_to_end((key, size))
                 return self._sized[(key, size)]
-        sized = generate.expanded(self.model, code, size)
+        sized = self.workers.call(generate.expanded, self.model, code, size)
         with self._lock:
             self._sized[(key, size)] = sized
             while len(self._sized) > SIZED_CACHE:
@@ -107,10 +122,9 @@ class Engine:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return key, self._cache[key]
-        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image).to(self.device)))
-        with torch.inference_mode(), self.autocast():
-            q_s, q_w = self.model.encode(x.contiguous(memory_format=torch.channels_last))
-        code = Code(q_s.mode().float(), q_w.mode().float(), size=(image.height, image.width))
+        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
+        structure, style = self.workers.call(self._encode, x)
+        code = Code(structure, style, size=(image.height, image.width))
         with self._lock:
             self._cache[key] = code
             while len(self._cache) > self._cache_size:
@@ -123,12 +137,41 @@ class Engine:
 
     def decode_tensor(self, code: Code, tileable: bool = False) -> torch.Tensor:
         """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size. Decoded in
-        bands (`tiled.decode`): the model's image in bounded memory, whatever the size."""
-        structure = code.structure.to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), self.autocast():
-            x = tiled.decode(self.model.decoder, structure, code.style.to(self.device), tileable)
+        bands (`tiled.decode`): the model's image in bounded memory, whatever the size; a
+        single canvas up to MAX_BATCH_PIXELS may share a batch with others like it."""
+        structure, style = code.structure, code.style
+        h8, w8 = structure.shape[-2:]
+        if structure.shape[0] == 1 and h8 * w8 * DOWNSCALE**2 <= MAX_BATCH_PIXELS:
+            key = ("decode", tuple(structure.shape[1:]), tuple(style.shape[1:]), tileable)
+            x = self.workers.batched(key, partial(self._decode_batch, tileable=tileable),
+                                     (structure, style))
+        else:
+            x = self.workers.call(self._decode, structure, style, tileable)
         h, w = code.size
         return ArtVAE.to_image_range(x[..., :h, :w].float()).cpu()
+
+    # ---- run on a model worker (`self.workers`), never in a request's thread -----------------
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 3, H, W) in [-1, 1] -> posterior means (structure, style), float32 on the CPU."""
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self.autocast():
+            q_s, q_w = self.model.encode(x)
+        return q_s.mode().float().cpu(), q_w.mode().float().cpu()
+
+    def _decode(self, structure: torch.Tensor, style: torch.Tensor,
+                tileable: bool) -> torch.Tensor:
+        structure = structure.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self.autocast():
+            return tiled.decode(self.model.decoder, structure, style.to(self.device), tileable)
+
+    def _decode_batch(self, items: list[tuple[torch.Tensor, torch.Tensor]],
+                      tileable: bool) -> list[torch.Tensor]:
+        """Codes of one shape decoded as one batch -> one (1, 3, H, W) image each."""
+        if len(items) == 1:
+            return [self._decode(*items[0], tileable)]
+        structures, styles = zip(*items, strict=True)
+        x = self._decode(torch.cat(structures), torch.cat(styles), tileable)
+        return list(x.split(1))
 
     def reconstruct(self, source, tileable: bool = False) -> Image.Image:
         """Image -> D(E(image)), the same size as the input."""
@@ -176,8 +219,8 @@ class Engine:
                fast: bool = False) -> Image.Image:
         """A random texture from a seed; `coords` sets the style along the explore directions;
         `fast` draws the layout as a random-phase field instead of from the prior."""
-        code = generate.sample_code(self.model, seed, checked_size(size), temperature, coords,
-                                    fast)
+        code = self.workers.call(generate.sample_code, self.model, seed, checked_size(size),
+                                 temperature, coords, fast)
         return self.decode(code, tileable)
 
     def variations(self, source, seed: int, size: tuple[int, int] | None = None,
@@ -185,14 +228,15 @@ class Engine:
         """A new layout of the image's kind in its style (strength 1: a fresh layout for its
         style; small: close to its own)."""
         code = self.encode(source)
-        return self.decode(generate.variation_code(
-            self.model, code, seed, None if size is None else checked_size(size), strength),
-            tileable)
+        return self.decode(self.workers.call(
+            generate.variation_code, self.model, code, seed,
+            None if size is None else checked_size(size), strength), tileable)
 
     def expand(self, source, size: tuple[int, int] = (1024, 1024), seed: int = 0,
                tileable: bool = True) -> Image.Image:
         """The image grown to a (by default seamless) canvas of `size` with no mirrored
         repeat: a variation of its layout that stays close to it."""
         code = self.encode(source)
-        return self.decode(generate.variation_code(self.model, code, seed, checked_size(size),
-                                                   generate.EXPAND_STRENGTH), tileable)
+        return self.decode(self.workers.call(generate.variation_code, self.model, code, seed,
+                                             checked_size(size), generate.EXPAND_STRENGTH),
+                           tileable)

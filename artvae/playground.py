@@ -15,6 +15,7 @@ import contextlib
 import math
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -112,24 +113,39 @@ def recipe(engine: Engine, op: str, digests: list[str], **settings) -> dict:
 
 
 class OutputFolder:
-    """Where result files are written for the app to serve; anything older than `max_age_s` is
-    swept away as new results arrive, so a long-running server does not fill its disk."""
+    """Where result files are written for the app to serve, in time buckets: folders named for
+    the `max_age_s / 4` slice of time they were made in. When a new slice begins, buckets whose
+    every file is older than `max_age_s` are deleted whole, so a long-running server neither
+    fills its disk nor looks at every result on every request."""
 
-    def __init__(self, root: Path | None = None, max_age_s: float = 3600.0):
+    def __init__(self, root: Path | None = None, max_age_s: float = 3600.0,
+                 clock: Callable[[], float] = time.time):
         if root is None:  # our own temporary folder: gone when the server stops
             root = tempfile.mkdtemp(prefix="artvae-results-")
             atexit.register(shutil.rmtree, root, ignore_errors=True)
         self.root = Path(root)
-        self.max_age_s = max_age_s
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_age_s, self.bucket_s, self.clock = max_age_s, max_age_s / 4, clock
+        self._bucket: int | None = None
+        self._lock = threading.Lock()
 
     def new(self) -> Path:
         """A fresh, empty folder for one result."""
-        now = time.time()
+        bucket = int(self.clock() // self.bucket_s)
+        with self._lock:
+            if bucket != self._bucket:  # once per slice of time, not per request
+                self._bucket = bucket
+                self._sweep(bucket)
+            folder = self.root / f"{bucket:012d}"
+            folder.mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=folder))
+
+    def _sweep(self, now: int) -> None:
+        """Delete the buckets that ended more than max_age_s ago (nothing else in the root)."""
+        keep = math.ceil(self.max_age_s / self.bucket_s)  # buckets that may hold young files
         for old in self.root.iterdir():
-            with contextlib.suppress(OSError):  # another thread may be sweeping it too
-                if now - old.stat().st_mtime > self.max_age_s:
-                    shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(dir=self.root))
+            if old.name.isdigit() and int(old.name) < now - keep:
+                shutil.rmtree(old, ignore_errors=True)  # another process may be at it too
 
     def save(self, result: Result) -> Path:
         """The result as a PNG carrying its recipe, named for what made it; written with light

@@ -273,7 +273,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    dtype = autocast_dtype(device) if device.type == "cuda" else None
+    dtype = autocast_dtype(device, "auto") if device.type == "cuda" else None
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
 

@@ -130,3 +130,37 @@ def test_codes_on_larger_canvases_are_cached_per_image_and_size(prior_engine):
     assert prior_engine.code_at(image, (64, 64)) is big  # a blend slider only decodes
     assert big.structure.shape[-2:] == (8, 8)
     assert prior_engine.code_at(image, None) is prior_engine.encode(image)
+
+
+def test_engine_runs_every_operation_under_cpu_bf16_autocast():
+    """The reduced-precision path (bf16 autocast, as on CUDA) on the CPU: dtype mistakes fail
+    here, and the images stay close to float32's."""
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny())
+    half = Engine(model=model, device="cpu", precision="bfloat16")
+    full = Engine(model=model, device="cpu", precision="float32")
+    assert (half.dtype, half.precision, full.dtype) == (torch.bfloat16, "bfloat16", None)
+    a, b = noise(0, (40, 32)), noise(1, (32, 32))
+    for run in (lambda e: e.reconstruct(a, tileable=True),
+                lambda e: e.blend(a, b, 0.4, mode="spatial", size=(48, 40)),
+                lambda e: e.mix([a, b], [1, 2], structure_from=None, size=(24, 64)),
+                lambda e: e.sample(3, size=(32, 32), tileable=True)):
+        low, high = (np.asarray(run(e), dtype=np.float64) for e in (half, full))
+        assert low.shape == high.shape
+        assert np.abs(low - high).mean() < 4  # levels of 255
+
+
+def test_cpu_precision_is_float32_unless_bf16_is_native(monkeypatch):
+    from artvae import device
+
+    monkeypatch.delenv("ARTVAE_PRECISION", raising=False)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert device.autocast_dtype(cpu) is None
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert device.autocast_dtype(cpu) == torch.bfloat16
+    assert device.autocast_dtype(cpu, "float32") is None
+    monkeypatch.setenv("ARTVAE_PRECISION", "float32")
+    assert device.autocast_dtype(cpu) is None
+    with pytest.raises(ValueError, match="precision"):
+        device.autocast_dtype(cpu, "fp8")

@@ -1,0 +1,109 @@
+"""Model workers: the only threads that run the model, with micro-batching of decodes.
+
+A server answers many people at once from many threads (Gradio's workers). If each ran the
+model itself, two forward passes would each use every torch thread and fight over the cores.
+Instead request threads hand their model calls to `ModelWorkers`: `workers` threads, each using
+`threads` torch threads (workers x threads <= cores). A call submitted with a batch key waits
+up to `window_s` for others with the same key (the same canvas shape, style shape and
+tiling); those run through the model as one batch. Everything else a request does (loading,
+PNG writing) stays in its own thread, alongside.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Job:
+    key: Hashable | None  # jobs with equal keys may run as one batch; None: always alone
+    run: Callable  # batched: list of items -> list of results; alone: () -> result
+    item: object = None
+    future: Future = field(default_factory=Future)
+
+
+class ModelWorkers:
+    """`workers` threads running model calls, `threads` torch threads each; decodes of the
+    same kind arriving within `window_s` of each other run as one batch of <= `max_batch`."""
+
+    def __init__(self, workers: int = 1, threads: int | None = None, window_s: float = 0.005,
+                 max_batch: int = 8):
+        self.workers = max(1, workers)
+        self.threads = threads or max(1, available_cores() // self.workers)
+        self.window_s, self.max_batch = window_s, max(1, max_batch)
+        self.batches = 0  # model calls run, and the items they carried: the batching's effect
+        self.items = 0
+        self._jobs: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._started = False
+
+    def call(self, fn: Callable, *args, **kwargs):
+        """fn(*args, **kwargs) on a model worker, alone; its result (or its exception)."""
+        return self._submit(_Job(None, lambda: fn(*args, **kwargs)))
+
+    def batched(self, key: Hashable, run: Callable[[list], list], item):
+        """`run([item, ...])[i]` for this item, run with others of the same `key`."""
+        return self._submit(_Job(key, run, item))
+
+    def _submit(self, job: _Job):
+        with self._cond:
+            if not self._started:  # on first use: an engine that never runs starts no threads
+                self._started = True
+                for i in range(self.workers):
+                    threading.Thread(target=self._work, name=f"artvae-model-{i}",
+                                     daemon=True).start()
+            self._jobs.append(job)
+            self._cond.notify_all()  # a worker holding a window open must not take the wake-up
+        return job.future.result()
+
+    def _take(self) -> list[_Job]:
+        """The next job, and the others of its key that come within the window."""
+        with self._cond:
+            while not self._jobs:
+                self._cond.wait()
+            batch = [self._jobs.popleft()]
+            key = batch[0].key
+            if key is None:
+                return batch
+            deadline = time.monotonic() + self.window_s
+            while True:
+                for job in [j for j in self._jobs if j.key == key][:self.max_batch - len(batch)]:
+                    self._jobs.remove(job)
+                    batch.append(job)
+                left = deadline - time.monotonic()
+                if len(batch) >= self.max_batch or left <= 0:
+                    return batch
+                self._cond.wait(left)
+
+    def _work(self) -> None:
+        torch.set_num_threads(self.threads)  # per thread: OpenMP's setting is thread-local
+        while True:
+            batch = self._take()
+            self.batches, self.items = self.batches + 1, self.items + len(batch)
+            try:
+                if batch[0].key is None:
+                    results = [batch[0].run()]
+                else:
+                    results = batch[0].run([job.item for job in batch])
+            except BaseException as e:  # each caller gets the error, the worker goes on
+                for job in batch:
+                    job.future.set_exception(e)
+                continue
+            for job, result in zip(batch, results, strict=True):
+                job.future.set_result(result)
