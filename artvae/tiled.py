@@ -149,16 +149,18 @@ def _group_stats(x: torch.Tensor, groups: int, eps: float) -> tuple[torch.Tensor
 
 def _normed(norm: torch.nn.GroupNorm, x: torch.Tensor) -> Callable:
     """(a, b, scale, shift) -> silu(norm(x)[rows a..b-1] * (1 + scale) + shift), with the
-    norm's statistics taken over all of x."""
+    norm's statistics taken over all of x; norm and FiLM folded into one multiply-add."""
     mean, rstd = _group_stats(x, norm.num_groups, norm.eps)
+    gain, offset = rstd, -mean * rstd  # norm(x) = x * gain + offset
+    if norm.affine:
+        weight = norm.weight.view(1, -1, 1, 1).float()
+        gain, offset = gain * weight, offset * weight + norm.bias.view(1, -1, 1, 1).float()
 
     def rows(a: int, b: int, scale: torch.Tensor | None, shift: torch.Tensor | None):
-        y = (x[:, :, a:b].float() - mean) * rstd
-        if norm.affine:
-            y = y * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
+        g, o = gain, offset
         if scale is not None:
-            y = y * (1 + scale) + shift
-        return F.silu(y)
+            g, o = g * (1 + scale), o * (1 + scale) + shift
+        return F.silu(torch.addcmul(o, x[:, :, a:b], g), inplace=True)
 
     return rows
 
@@ -245,7 +247,7 @@ def _last_stage(decoder: Decoder, x4: torch.Tensor, style: torch.Tensor,
         h = _upconv_band(decoder.up2, kernels, act4, lo, hi, h4, tileable)[:, :, a - 2 * lo:
                                                                             b - 2 * lo]
         scale, shift = _modulation(decoder.film2, 0, 1, style, a, b, h2, w2)
-        return F.silu(h * (1 + scale) + shift)
+        return F.silu(torch.addcmul(shift, h, 1 + scale), inplace=True)
 
     def image_rows(a: int, b: int) -> torch.Tensor:  # 1/2-resolution rows a..b-1 -> pixels
         window = _window(act2, a - 1, b + 1, h2, tileable)
