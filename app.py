@@ -12,6 +12,7 @@ in `artvae.webapi`; every UI event is private. Anything a person can fix comes b
 
 import argparse
 import logging
+import os
 import random
 from pathlib import Path
 
@@ -332,9 +333,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queue-size", type=int, default=64,
                    help="requests that may wait (default 64); beyond that a client is told "
                         "the queue is full")
-    p.add_argument("--workers", type=int, default=1,
-                   help="model threads (default 1); workers x threads should not pass the "
-                        "CPU cores")
+    p.add_argument("--workers", type=int,
+                   help="model threads (default 1; 0 on a ZeroGPU Space: each request runs "
+                        "the model itself, inside spaces.GPU); workers x threads should not "
+                        "pass the CPU cores")
     p.add_argument("--threads", type=int,
                    help="torch threads per model worker (default: the cores / workers)")
     p.add_argument("--batch-window-ms", type=float, default=5.0,
@@ -354,7 +356,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     try:
-        engine = Engine(args.weights, args.device, workers=args.workers,  # once, before serving
+        workers = args.workers if args.workers is not None else (
+            0 if os.environ.get("SPACES_ZERO_GPU") else 1)
+        engine = Engine(args.weights, args.device, workers=workers,  # once, before serving
                         threads=args.threads, batch_window_ms=args.batch_window_ms,
                         max_batch=args.max_batch, precision=args.precision)
     except (WeightsError, ValueError) as e:

@@ -6,7 +6,9 @@ Instead request threads hand their model calls to `ModelWorkers`: `workers` thre
 `threads` torch threads (workers x threads <= cores). A call submitted with a batch key waits
 up to `window_s` for others with the same key (the same canvas shape, style shape and
 tiling); those run through the model as one batch. Everything else a request does (loading,
-PNG writing) stays in its own thread, alongside.
+PNG writing) stays in its own thread, alongside. With `workers=0` every call runs inline in
+its caller's thread, unbatched: for ZeroGPU Spaces, where model calls must run inside the
+`spaces.GPU` function itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -44,27 +47,37 @@ class ModelWorkers:
 
     def __init__(self, workers: int = 1, threads: int | None = None, window_s: float = 0.005,
                  max_batch: int = 8):
-        self.workers = max(1, workers)
-        self.threads = threads or max(1, available_cores() // self.workers)
+        self.workers = max(0, workers)
+        self.threads = threads or max(1, available_cores() // max(1, self.workers))
         self.window_s, self.max_batch = window_s, max(1, max_batch)
         self.batches = 0  # model calls run, and the items they carried: the batching's effect
         self.items = 0
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
-        self._started = False
+        self._started_in: int | None = None  # the process the threads run in
+        if hasattr(os, "register_at_fork"):  # a forked child has no workers and a fresh lock
+            me = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (w := me()) is not None and w._reset())
+
+    def _reset(self) -> None:
+        self._jobs, self._cond, self._started_in = deque(), threading.Condition(), None
 
     def call(self, fn: Callable, *args, **kwargs):
         """fn(*args, **kwargs) on a model worker, alone; its result (or its exception)."""
+        if not self.workers:
+            return fn(*args, **kwargs)
         return self._submit(_Job(None, lambda: fn(*args, **kwargs)))
 
     def batched(self, key: Hashable, run: Callable[[list], list], item):
         """`run([item, ...])[i]` for this item, run with others of the same `key`."""
+        if not self.workers:
+            return run([item])[0]
         return self._submit(_Job(key, run, item))
 
     def _submit(self, job: _Job):
         with self._cond:
-            if not self._started:  # on first use: an engine that never runs starts no threads
-                self._started = True
+            if self._started_in != os.getpid():  # on first use: an idle engine has no threads
+                self._started_in = os.getpid()
                 for i in range(self.workers):
                     threading.Thread(target=self._work, name=f"artvae-model-{i}",
                                      daemon=True).start()

@@ -66,7 +66,8 @@ class Engine:
         batch_window_ms: float = 5.0,
         max_batch: int = 8,
     ):
-        """`workers` model threads of `threads` torch threads each (default: all cores
+        """`workers` model threads (0: each caller runs the model itself, as ZeroGPU needs)
+        of `threads` torch threads each (default: all cores
         between them) run every forward pass; decodes of one kind arriving within
         `batch_window_ms` of each other share a batch of up to `max_batch`. `precision`:
         "auto" (see `device.autocast_dtype`), "float32" or "bfloat16"."""

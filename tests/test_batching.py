@@ -69,3 +69,9 @@ def test_workers_run_with_their_own_torch_thread_count():
     before = torch.get_num_threads()
     assert ModelWorkers(workers=1, threads=1).call(torch.get_num_threads) == 1
     assert torch.get_num_threads() == before  # the request's thread keeps its own
+
+
+def test_no_workers_runs_calls_inline_in_the_callers_thread():
+    workers = ModelWorkers(workers=0)
+    assert workers.call(threading.get_ident) == threading.get_ident()
+    assert workers.batched("k", lambda items: [x * 2 for x in items], 21) == 42
