@@ -19,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from artvae import playground as pg
+from artvae.batching import steady_memory
 from artvae.engine import Engine
 from artvae.hub import WeightsError
 from artvae.images import read_recipe
@@ -355,6 +356,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    steady_memory()  # big buffers back to the system when freed: memory flat under load
     try:
         workers = args.workers if args.workers is not None else (
             0 if os.environ.get("SPACES_ZERO_GPU") else 1)

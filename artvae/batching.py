@@ -120,3 +120,25 @@ class ModelWorkers:
                 continue
             for job, result in zip(batch, results, strict=True):
                 job.future.set_result(result)
+
+
+def steady_memory(mmap_threshold: int = 1 << 20, arenas_per_core: int = 2) -> bool:
+    """Keep a long-running server's resident memory flat (glibc only; False elsewhere).
+
+    glibc raises its mmap threshold each time a large block is freed, so after warm-up image-
+    sized buffers come from heap arenas, one set per thread, which fragment and are never given
+    back: RSS creeps up with every request. A fixed threshold sends every buffer over
+    `mmap_threshold` to mmap, returned to the system when freed; fewer arenas bound the rest."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_mmap_threshold, m_arena_max = -3, -8  # from malloc.h
+        ok = libc.mallopt(m_mmap_threshold, mmap_threshold) == 1
+        return ok and libc.mallopt(m_arena_max, arenas_per_core * available_cores()) == 1
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
