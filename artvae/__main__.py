@@ -36,6 +36,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run
     from .engine import Engine
 
+    if args.browser:
+        from . import browser_bench
+
+        app_args = [a for flag, value in (("--weights", args.weights), ("--device", args.device))
+                    if value for a in (flag, value)]
+        browser_bench.run(args.rounds, tuple(app_args), args.url)
+        return
     if args.http:
         import json
 
@@ -148,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead, time the running app's /blend over HTTP (see --images)")
     p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],
                    help="the two images --http blends")
+    p.add_argument("--browser", action="store_true",
+                   help="instead, drag the Blend slider of `python app.py` (started on a free "
+                        "port, or --url) in Chromium: release-to-image ms and updates/s")
+    p.add_argument("--rounds", type=int, default=8, help="--browser: drags to time")
+    p.add_argument("--url", help="--browser: a running app to measure instead of starting one")
     add_model_options(p)
     p.set_defaults(run=cmd_bench)
 

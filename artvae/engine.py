@@ -172,11 +172,12 @@ class Engine:
 
     def sample(self, seed: int, size: tuple[int, int] = (512, 512), tileable: bool = False,
                temperature: float = 1.0, coords: list[float] | None = None,
-               fast: bool = False) -> Image.Image:
-        """A random texture from a seed; `coords` sets the style along the explore directions;
-        `fast` draws the layout as a random-phase field instead of from the prior."""
+               fast: bool = False, offsets: list[float] | None = None) -> Image.Image:
+        """A random texture from a seed; `coords` sets the style along the explore directions,
+        `offsets` move the seed's own style along them; `fast` draws the layout as a
+        random-phase field instead of from the prior."""
         code = generate.sample_code(self.model, seed, checked_size(size), temperature, coords,
-                                    fast)
+                                    fast, offsets)
         return self.decode(code, tileable)
 
     def variations(self, source, seed: int, size: tuple[int, int] | None = None,
