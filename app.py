@@ -70,7 +70,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         path = uploaded(image, "Texture")
         return renders.get(("encode", path, tileable), lambda: pg.encode(engine, path, tileable))
 
-    def mix_made(images, weights, layout, size, tileable):
+    def mix_made(images, weights, layout, size, tileable, shrink=1):
         filled = [i for i, im in enumerate(images) if im is not None]
         if not filled:
             raise Waiting("Add a texture to mix: upload one or pick an example.")
@@ -83,24 +83,30 @@ def build_demo(engine: Engine) -> gr.Blocks:
         paths = tuple(uploaded(images[i], f"Texture {i + 1}") for i in filled)
         chosen = tuple(weights[i] for i in filled)
         busy(size)
-        return renders.get(("mix", paths, chosen, structure_from, size, tileable),
+        return renders.get(("mix", paths, chosen, structure_from, size, tileable, shrink),
                            lambda: pg.mix(engine, list(paths), list(chosen), structure_from,
-                                          size, tileable))
+                                          size, tileable, shrink))
 
-    def blend_made(a, b, t, mode, ramp, size, tileable):
+    def blend_made(a, b, t, mode, ramp, size, tileable, shrink=1):
         if a is None or b is None:
             raise Waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
         a, b = uploaded(a, "A"), uploaded(b, "B")
         busy(size)
-        return renders.get(("blend", a, b, t, mode, ramp, size, tileable),
-                           lambda: pg.blend(engine, a, b, t, mode, ramp, size, tileable))
+        return renders.get(("blend", a, b, t, mode, ramp, size, tileable, shrink),
+                           lambda: pg.blend(engine, a, b, t, mode, ramp, size, tileable, shrink))
 
-    def sample_made(seed, temperature, size, tileable, offsets=()):
+    def sample_made(seed, temperature, size, tileable, offsets=(), shrink=1):
         offsets = tuple(offsets) if any(offsets) else None  # all zero: the seed's own style
         busy(size)
-        return renders.get(("sample", seed, temperature, size, tileable, offsets),
+        return renders.get(("sample", seed, temperature, size, tileable, offsets, shrink),
                            lambda: pg.sample(engine, seed, size, tileable, temperature,
-                                             offsets=None if offsets is None else list(offsets)))
+                                             offsets=None if offsets is None else list(offsets),
+                                             shrink=shrink))
+
+    def preview(size) -> int:
+        """How much smaller a moving slider's frames are made (see `live.Renders`)."""
+        side = size if isinstance(size, (int, float)) and size > 0 else 512
+        return renders.shrink_for(int(side) ** 2)
 
     def gallery_made(seed, temperature, size, tileable) -> list:
         seed = pg.whole_number(seed, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
@@ -122,14 +128,14 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
     def mix_live(*values):
         return live.view(*mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS],
-                                   *values[2 * SLOTS:]), False)
+                                   *values[2 * SLOTS:], preview(values[-2])), False)
 
     def blend_ui(*values):
         result, url = blend_made(*values)
         return live.view(result, url, True), result
 
     def blend_live(*values):
-        return live.view(*blend_made(*values), False)
+        return live.view(*blend_made(*values, preview(values[-2])), False)
 
     def explore_ui(shown, selected, temperature, size, tileable, *offsets):
         """The gallery of EXPLORE_COUNT samples from `shown`'s seed (sent again only when it
@@ -143,7 +149,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return pictures, key, live.view(result, url, True), result
 
     def explore_live(_shown, selected, temperature, size, tileable, *offsets):
-        return live.view(*sample_made(selected, temperature, size, tileable, offsets), False)
+        return live.view(*sample_made(selected, temperature, size, tileable, offsets,
+                                      preview(size)), False)
 
     def morph_ui(a, b, mode, ramp, size, tileable, steps, fps, ping_pong):
         progress = gr.Progress()

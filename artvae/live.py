@@ -6,6 +6,9 @@ JPEG inside a small piece of HTML (`view`): no file to write or fetch, and the b
 its recipe is written only for the download (`playground.OutputFolder`). `Renders` keeps the
 last results by their settings, and a request for settings already being made waits for that
 run instead of starting another: a slider's release usually asks for what its last move did.
+It also keeps the recent pace (seconds per output pixel), from which `shrink_for` picks how much
+smaller a moving slider's frames must be to keep up (on an idle 2-core CPU a 512 px frame is
+made at full size; on a busy one, at half size, and the release makes the full one).
 No Gradio here: `app.py` wires these in.
 """
 
@@ -16,6 +19,7 @@ import html
 import io
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -27,6 +31,7 @@ from .playground import Result
 JPEG_QUALITY = 85  # a 512 px texture: ~4 ms to encode, ~65 kB; artefacts hard to see
 THUMBNAIL_SIDE = 192  # gallery pictures
 CACHE_PIXELS = 24 * 1024 * 1024  # results kept: 96 at 512 px, 6 at 2048 px (~72 MB of RGB)
+FRAME_BUDGET_S = 0.15  # a moving slider's frame: with the page's own overhead, >= 5 a second
 
 # The page's look for views, given to `launch(css=...)`: the result and its tiled preview side
 # by side, stacked on a narrow screen; the tiles are the result as a repeating background.
@@ -62,7 +67,8 @@ def view(result: Result, url: str, final: bool, tiles: bool = True) -> str:
              f'data-size="{w}x{h}"')
     parts = [f'<div class="artvae-view" {attrs}>',
              f'<figure><img src="{url}" alt="result, {w}x{h} px" width="{w}" height="{h}">'
-             f"<figcaption>{w}x{h} px</figcaption></figure>"]
+             f"<figcaption>{w}x{h} px{'' if final else ', following the slider'}"
+             "</figcaption></figure>"]
     if tiles:
         parts.append(f'<figure><div class="artvae-tiles" role="img" aria-label="2x2 tiled '
                      f'preview" style="background-image: url({url}); aspect-ratio: {w} / {h}">'
@@ -92,6 +98,15 @@ class Renders:
         self._done: OrderedDict[Hashable, tuple[Result, str]] = OrderedDict()
         self._running: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
+        self._seconds_per_pixel = 0.0  # recent pace, a moving average; 0 until a result is made
+
+    def shrink_for(self, pixels: int) -> int:
+        """How many times smaller (1, 2, 4 or 8) a result of `pixels` must be made to take at
+        most FRAME_BUDGET_S at the recent pace."""
+        shrink = 1
+        while shrink < 8 and self._seconds_per_pixel * pixels / shrink**2 > FRAME_BUDGET_S:
+            shrink *= 2
+        return shrink
 
     def get(self, key: Hashable, make: Callable[[], Result]) -> tuple[Result, str]:
         """(result, its JPEG URL) for `key`: kept, being made by another caller (wait for
@@ -109,8 +124,10 @@ class Renders:
         if not mine:
             return running.result()
         try:
+            start = time.perf_counter()
             result = make()
             made = (result, jpeg_url(result.image))
+            pace = (time.perf_counter() - start) / (result.image.width * result.image.height)
         except BaseException as e:
             with self._lock:
                 del self._running[key]
@@ -118,6 +135,8 @@ class Renders:
             raise
         with self._lock:
             del self._running[key]
+            self._seconds_per_pixel = (pace if not self._seconds_per_pixel
+                                       else 0.5 * (self._seconds_per_pixel + pace))
             self._done[key] = made
             pixels = sum(r.image.width * r.image.height for r, _ in self._done.values())
             while len(self._done) > 1 and pixels > self.max_pixels:

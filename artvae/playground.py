@@ -166,8 +166,9 @@ def encode(engine: Engine, source, tileable: bool = False) -> Result:
 
 
 def mix(engine: Engine, sources: list, weights: list, structure_from: int | None = 0,
-        size=None, tileable: bool = False) -> Result:
-    """Styles mixed by weight; the layout of `sources[structure_from]`, or of all (None)."""
+        size=None, tileable: bool = False, shrink: int = 1) -> Result:
+    """Styles mixed by weight; the layout of `sources[structure_from]`, or of all (None).
+    `shrink` > 1: a smaller picture of it, a preview (the recipe is the full result's)."""
     if not isinstance(sources, (list, tuple)) or not 1 <= len(sources) <= MAX_MIX:
         raise ValueError(f"images must be a list of 1 to {MAX_MIX} images")
     weights = number_list(weights, "weights")
@@ -178,20 +179,20 @@ def mix(engine: Engine, sources: list, weights: list, structure_from: int | None
         structure_from = whole_number(structure_from, "structure_from", -1, len(sources) - 1)
     inputs = [loaded(s) for s in sources]
     size, tileable = output_size(size), flag(tileable, "tileable")
-    out = engine.mix([im for im, _ in inputs], weights, structure_from, tileable, size)
+    out = engine.mix([im for im, _ in inputs], weights, structure_from, tileable, size, shrink)
     return Result(out, recipe(engine, "mix", [d for _, d in inputs], mix_weights=weights,
                               structure_from=structure_from, size=_side(size),
                               tileable=tileable))
 
 
 def blend(engine: Engine, a, b, t, mode: str = "full", ramp: str = "left-right", size=None,
-          tileable: bool = False) -> Result:
-    """One frame of the morph from A to B at `t`."""
+          tileable: bool = False, shrink: int = 1) -> Result:
+    """One frame of the morph from A to B at `t` (`shrink`: as `mix`)."""
     (image_a, digest_a), (image_b, digest_b) = loaded(a), loaded(b)
     t = number(t, "t", 0.0, 1.0)
     mode, ramp = one_of(mode, "mode", BLEND_MODES), one_of(ramp, "ramp", RAMPS)
     size, tileable = output_size(size), flag(tileable, "tileable")
-    out = engine.blend(image_a, image_b, t, mode, tileable, size, ramp)
+    out = engine.blend(image_a, image_b, t, mode, tileable, size, ramp, shrink)
     return Result(out, recipe(engine, "blend", [digest_a, digest_b], t=t, mode=mode, ramp=ramp,
                               size=_side(size), tileable=tileable))
 
@@ -214,11 +215,11 @@ def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-rig
 
 
 def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1.0,
-           coords: list | None = None, fast: bool = False, offsets: list | None = None
-           ) -> Result:
+           coords: list | None = None, fast: bool = False, offsets: list | None = None,
+           shrink: int = 1) -> Result:
     """A seeded texture; `coords` place its style along the principal directions, `offsets`
     move the seed's own style along them; `fast` draws the layout as a random-phase field
-    instead of from the learned prior."""
+    instead of from the learned prior (`shrink`: as `mix`)."""
     seed = whole_number(seed, "seed", 0, MAX_SEED)
     size = output_size(size) or (512, 512)
     tileable, temperature = flag(tileable, "tileable"), number(temperature, "temperature", 0, 3)
@@ -230,7 +231,7 @@ def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1
             raise ValueError(f"{name} has {len(values)} entries; these weights have {k} "
                              "style directions")
     fast = flag(fast, "fast")
-    out = engine.sample(seed, size, tileable, temperature, coords, fast, offsets)
+    out = engine.sample(seed, size, tileable, temperature, coords, fast, offsets, shrink)
     settings = {"offsets": offsets} if offsets is not None else {}
     return Result(out, recipe(engine, "sample", [], seed=seed, size=_side(size),
                               tileable=tileable, temperature=temperature, coords=coords,
