@@ -4,13 +4,17 @@
     python app.py --host 0.0.0.0 --port 8080 --auth me:secret --weights user/repo@rev
 
 Tabs Encode, Mix, Blend and Explore share an output size, a tileable switch and a "restore" drop
-zone for PNGs made here (they carry their recipe). The web API is four typed endpoints,
-`/encode(image)`, `/blend(image_a, image_b, t)`, `/mix(images, weights)` and `/sample(seed)`,
-in `artvae.webapi`; every UI event is private. Anything a person can fix comes back as a
-`gr.Error` saying how.
+zone for PNGs made here (they carry their recipe). Each tab opens with a result made from the
+examples at start-up. A result shows as a JPEG preview with a 2x2 tiled preview the browser
+draws (`artvae.live`); while a slider moves the preview follows it (the latest value only), and
+its release settles the tab and writes the lossless PNG for the download. The web API is typed
+endpoints, `/encode(image)`, `/blend(image_a, image_b, t)`, `/mix(images, weights)`,
+`/sample(seed)`, `/variations(image)` and `/expand(image)`, in `artvae.webapi`; every UI event
+is private. Anything a person can fix comes back as a `gr.Error` saying how.
 """
 
 import argparse
+import functools
 import logging
 import os
 import random
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from artvae import live
 from artvae import playground as pg
 from artvae.batching import steady_memory
 from artvae.engine import Engine
@@ -33,21 +38,25 @@ LAYOUTS = [f"Texture {i + 1}" for i in range(SLOTS)] + ["Blend all"]
 MAX_FILE_SIZE = "32mb"
 
 
+EXPLORE_COUNT = 8  # seeded samples in the Explore gallery: seed, seed + 1, ...
+GALLERY_SIDE = 512  # the gallery's samples are made at the output size, at most this big
+VARIATIONS = 4  # "more like this" on the Encode tab
+
+
+class Waiting(Exception):
+    """A tab cannot run yet (an input is missing): say so, change nothing."""
+
+
+def file_data(path: str) -> dict:
+    """An example file as the page sends an image (what `uploaded` accepts)."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
 def build_demo(engine: Engine) -> gr.Blocks:
     folder = pg.OutputFolder()
+    renders = live.Renders()
     directions = engine.model.style_basis.shape[0]
     known_inputs = {pg.loaded(p)[1]: p for p in EXAMPLES.values()}
-
-    def shown(result: pg.Result) -> tuple:
-        """(result PNG, its 2x2 tiled preview, the PNG again as a download)."""
-        path = str(folder.save(result))
-        return path, pg.tiled(result.image), path
-
-    def waiting(message: str) -> list:
-        """Not enough images yet (a slider moved before both were there): say so, change
-        nothing. The outputs keep what they show."""
-        gr.Info(message)
-        return [gr.skip()] * 3
 
     def busy(size) -> None:
         """A progress note on big outputs. gr.Progress reports to the running event whether or
@@ -55,37 +64,95 @@ def build_demo(engine: Engine) -> gr.Blocks:
         if isinstance(size, (int, float)) and size >= 1024:
             gr.Progress()(0.05, desc=f"Making a {size}x{size} texture")
 
-    # ---- the UI's handlers: inputs arrive unprocessed, so the same checks apply ---------------
-    def encode_ui(image, _size, tileable):
+    # ---- results, each made once per settings (inputs arrive unprocessed: the same checks
+    # as the web API apply) -----------------------------------------------------------------
+    def encode_made(image, tileable):
         if image is None:
-            return [None] * 6
-        r = pg.encode(engine, uploaded(image, "Texture"), tileable)
-        path, preview, _ = shown(r)
-        return (path, f"**PSNR {r.extras['psnr']:.2f} dB**", r.extras["structure"],
-                r.extras["style_chart"], preview, path)
+            raise Waiting("Upload a texture or pick an example.")
+        path = uploaded(image, "Texture")
+        return renders.get(("encode", path, tileable), lambda: pg.encode(engine, path, tileable))
 
-    def mix_ui(*values):
-        images, weights = values[:SLOTS], values[SLOTS:2 * SLOTS]
-        layout, size, tileable = values[2 * SLOTS:]
+    def mix_made(images, weights, layout, size, tileable, shrink=1):
         filled = [i for i, im in enumerate(images) if im is not None]
         if not filled:
-            return waiting("Add a texture to mix: upload one or pick an example.")
+            raise Waiting("Add a texture to mix: upload one or pick an example.")
         structure_from = None
         if layout != LAYOUTS[-1]:
             if layout not in LAYOUTS or LAYOUTS.index(layout) not in filled:
                 raise ValueError(f"{layout} gives the layout but is empty: add an image there "
                                  "or choose another.")
             structure_from = filled.index(LAYOUTS.index(layout))
+        paths = tuple(uploaded(images[i], f"Texture {i + 1}") for i in filled)
+        chosen = tuple(weights[i] for i in filled)
         busy(size)
-        return shown(pg.mix(engine, [uploaded(images[i], f"Texture {i + 1}") for i in filled],
-                            [weights[i] for i in filled], structure_from, size, tileable))
+        return renders.get(("mix", paths, chosen, structure_from, size, tileable, shrink),
+                           lambda: pg.mix(engine, list(paths), list(chosen), structure_from,
+                                          size, tileable, shrink))
 
-    def blend_ui(a, b, t, mode, ramp, size, tileable):
+    def blend_made(a, b, t, mode, ramp, size, tileable, shrink=1):
         if a is None or b is None:
-            return waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
+            raise Waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
+        a, b = uploaded(a, "A"), uploaded(b, "B")
         busy(size)
-        return shown(pg.blend(engine, uploaded(a, "A"), uploaded(b, "B"), t, mode, ramp, size,
-                              tileable))
+        return renders.get(("blend", a, b, t, mode, ramp, size, tileable, shrink),
+                           lambda: pg.blend(engine, a, b, t, mode, ramp, size, tileable, shrink))
+
+    def sample_made(seed, temperature, size, tileable, offsets=(), shrink=1):
+        offsets = tuple(offsets) if any(offsets) else None  # all zero: the seed's own style
+        busy(size)
+        return renders.get(("sample", seed, temperature, size, tileable, offsets, shrink),
+                           lambda: pg.sample(engine, seed, size, tileable, temperature,
+                                             offsets=None if offsets is None else list(offsets),
+                                             shrink=shrink))
+
+    def preview(size) -> int:
+        """How much smaller a moving slider's frames are made (see `live.Renders`)."""
+        side = size if isinstance(size, (int, float)) and size > 0 else 512
+        return renders.shrink_for(int(side) ** 2)
+
+    def gallery_made(seed, temperature, size, tileable) -> list:
+        seed = pg.whole_number(seed, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
+        side = min(pg.whole_number(size, "size", pg.MIN_SIZE, pg.MAX_SIZE), GALLERY_SIDE)
+        return [sample_made(s, temperature, side, tileable)
+                for s in range(seed, seed + EXPLORE_COUNT)]
+
+    # ---- the tabs' handlers: `*_ui` settle a tab (the result, its state for the download and
+    # "send to", any extras); `*_live` answer a slider while it moves (the view alone) ----------
+    def encode_ui(image, _size, tileable):
+        result, url = encode_made(image, tileable)
+        x = result.extras
+        return (live.view(result, url, True), result, f"**PSNR {x['psnr']:.2f} dB**",
+                x["structure"], x["style_chart"])
+
+    def mix_ui(*values):
+        result, url = mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS], *values[2 * SLOTS:])
+        return live.view(result, url, True), result
+
+    def mix_live(*values):
+        return live.view(*mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS],
+                                   *values[2 * SLOTS:], preview(values[-2])), False)
+
+    def blend_ui(*values):
+        result, url = blend_made(*values)
+        return live.view(result, url, True), result
+
+    def blend_live(*values):
+        return live.view(*blend_made(*values, preview(values[-2])), False)
+
+    def explore_ui(shown, selected, temperature, size, tileable, *offsets):
+        """The gallery of EXPLORE_COUNT samples from `shown`'s seed (sent again only when it
+        changed) and the selected sample, its style moved by `offsets`."""
+        seed = shown[0] if shown else 0
+        gallery = gallery_made(seed, temperature, size, tileable)
+        key = [seed, temperature, min(size, GALLERY_SIDE), tileable]
+        pictures = gr.skip() if key == shown else [
+            (live.thumbnail(r.image), f"seed {r.recipe['seed']}") for r, _ in gallery]
+        result, url = sample_made(selected, temperature, size, tileable, offsets)
+        return pictures, key, live.view(result, url, True), result
+
+    def explore_live(_shown, selected, temperature, size, tileable, *offsets):
+        return live.view(*sample_made(selected, temperature, size, tileable, offsets,
+                                      preview(size)), False)
 
     def morph_ui(a, b, mode, ramp, size, tileable, steps, fps, ping_pong):
         progress = gr.Progress()
@@ -100,31 +167,71 @@ def build_demo(engine: Engine) -> gr.Blocks:
             gr.Warning("MP4 export needs PyAV (pip install av): made the GIF and the zip.")
         return files[0], files
 
-    def sample_ui(seed, temperature, size, tileable, *coords):
-        busy(size)
-        return shown(pg.sample(engine, seed, size, tileable, temperature, list(coords)))
+    def variations_ui(image, strength, tileable):
+        source = uploaded(image, "Texture") if image is not None else None
+        if source is None:
+            raise ValueError("Upload a texture first: the variations take its style.")
+        return [(str(folder.save(pg.variations(engine, source, seed, strength, None,
+                                               tileable))), f"variation {seed + 1}")
+                for seed in range(VARIATIONS)]
+
+    def expand_ui(image, side):
+        if image is None:
+            raise ValueError("Upload a texture first: it is grown into a seamless tile.")
+        busy(side)
+        result = pg.expand(engine, uploaded(image, "Texture"), side)
+        return live.view(result, live.jpeg_url(result.image), True), str(folder.save(result))
+
+    def download(result) -> str | None:
+        """The result as a PNG carrying its recipe (written once it has settled)."""
+        return None if result is None else str(folder.save(result))
+
+    def waits(fn, outputs: int):
+        """`fn`, except that a missing input shows a note and changes nothing."""
+        @functools.wraps(fn)
+        def wrapper(*values):
+            try:
+                return fn(*values)
+            except Waiting as e:
+                gr.Info(str(e))
+                return gr.skip() if outputs == 1 else [gr.skip()] * outputs
+        return wrapper
+
+    # ---- the first page: each tab opens with a result made from the examples -----------------
+    first: dict[str, tuple] = {}
+    examples_there = {"bricks", "cells", "wood"} <= set(EXAMPLES)
+    if examples_there:
+        bricks, cells, wood = (file_data(EXAMPLES[n]) for n in ("bricks", "cells", "wood"))
+        first["encode"] = encode_ui(bricks, 512, False)
+        first["mix"] = mix_ui(bricks, cells, None, None, 1.0, 1.0, 1.0, 1.0, LAYOUTS[0], 512,
+                              False)
+        first["blend"] = blend_ui(bricks, wood, 0.5, "full", "left-right", 512, False)
+    first["explore"] = explore_ui([], 0, 1.0, 512, False, *[0.0] * directions)
+
+    def initial(name: str, i: int, empty=None):
+        return first[name][i] if name in first else empty
+
+    def initial_example(name: str | None) -> str | None:
+        return EXAMPLES[name] if examples_there and name else None
+
+    def initial_file(name: str) -> str | None:
+        return download(first[name][1 if name != "explore" else 3]) if name in first else None
 
     # ---- layout ---------------------------------------------------------------------------------
-    def texture(label: str, elem_id: str, height: int = 240) -> gr.Image:
-        return gr.Image(label=label, type="filepath", sources=["upload", "clipboard"],
+    def texture(label: str, elem_id: str, height: int = 240, value=None) -> gr.Image:
+        return gr.Image(value, label=label, type="filepath", sources=["upload", "clipboard"],
                         height=height, elem_id=elem_id)
 
-    def result(label: str, elem_id: str) -> gr.Image:  # elem_ids: for the browser tests
-        return gr.Image(label=label, type="filepath", format="png", interactive=False,
-                        height=360, elem_id=elem_id)
-
-    def preview(elem_id: str) -> gr.Image:
-        return gr.Image(label="2x2 tiled preview (seams show unless tileable)", format="png",
-                        interactive=False, height=360, elem_id=elem_id)
-
-    def download() -> gr.File:
-        return gr.File(label="Download: the PNG carries its recipe (drop it in Restore)",
-                       interactive=False, height=80)
-
-    def results(label: str, elem_id: str) -> list:
-        with gr.Row(equal_height=True):
-            image, tiles = result(label, elem_id), preview(f"{elem_id}-tiles")
-        return [image, tiles, download()]
+    def results(name: str, elem_id: str, empty: str) -> tuple:
+        """A tab's result view, its settled result (for the download) and the download."""
+        at = 2 if name == "explore" else 0  # where the view is among the tab's outputs
+        shown = gr.HTML(initial(name, at, live.placeholder(empty)), elem_id=elem_id,
+                        min_height=200)
+        state = gr.State(initial(name, at + 1))
+        file = gr.File(initial_file(name), label="Download: the PNG carries its recipe (drop "
+                       "it in Restore)", interactive=False, height=80,
+                       elem_id=f"{elem_id}-download")
+        return shown, state, file
 
     def examples(rows: list[list[str | None]], inputs: list) -> gr.Examples:
         return gr.Examples([[EXAMPLES.get(n) for n in row] for row in rows], inputs,
@@ -134,53 +241,73 @@ def build_demo(engine: Engine) -> gr.Blocks:
         gr.Markdown("# ArtVAE playground\nEncode textures into a *structure* (where things are) "
                     "and a *style* (what they look like), then mix, blend and explore.")
         with gr.Row(equal_height=True):
-            size = gr.Slider(pg.SLIDER_MIN_SIZE, pg.MAX_SIZE, value=512, step=pg.SLIDER_STEP,
-                             label="Output size (px)",
-                             info="Mix, Blend and Explore; Encode keeps the input's size",
-                             scale=3)
-            tileable = gr.Checkbox(label="Tileable (seamless)", value=False, scale=1)
+            with gr.Column(scale=3, min_width=280):
+                size = gr.Slider(pg.SLIDER_MIN_SIZE, pg.MAX_SIZE, value=512,
+                                 step=pg.SLIDER_STEP, label="Output size (px)",
+                                 info="Mix, Blend and Explore; Encode keeps the input's size")
+                tileable = gr.Checkbox(label="Tileable (seamless)", value=False)
             restore = gr.File(label="Restore: drop a PNG made here", file_types=[".png"],
-                              height=130, scale=2, elem_id="restore")
+                              height=130, scale=2, min_width=280, elem_id="restore")
         status = gr.Markdown()
         with gr.Tabs() as tabs:
             with gr.Tab("Encode", id="encode") as encode_tab:
                 with gr.Row():
-                    with gr.Column():
-                        enc_image = texture("Texture", "encode-texture", 360)
+                    with gr.Column(min_width=240):
+                        enc_image = texture("Texture", "encode-texture", 300,
+                                            initial_example("bricks"))
                         enc_examples = examples([[n] for n in EXAMPLES], [enc_image])
-                    with gr.Column():
-                        reconstruction = result("Reconstruction", "encode-result")
-                        psnr = gr.Markdown()
+                    with gr.Column(scale=2, min_width=240):
+                        psnr = gr.Markdown(initial("encode", 2, ""))
+                        enc_view, enc_state, enc_download = results(
+                            "encode", "encode-result", "The reconstruction shows here.")
                 with gr.Row(equal_height=True):
-                    structure_map = gr.Image(label="Structure map (false colour)", format="png",
-                                             interactive=False, height=240,
+                    structure_map = gr.Image(initial("encode", 3),
+                                             label="Structure map (false colour)", format="png",
+                                             interactive=False, height=240, min_width=200,
                                              elem_id="encode-structure")
-                    style_bars = gr.Image(label="Style (offset from the average texture)",
+                    style_bars = gr.Image(initial("encode", 4),
+                                          label="Style (offset from the average texture)",
                                           format="png", interactive=False, height=240,
-                                          elem_id="encode-style")
-                    enc_preview = preview("encode-result-tiles")
-                enc_download = download()
+                                          min_width=200, elem_id="encode-style")
+                with gr.Row(equal_height=True):
+                    strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Variation",
+                                         info="small: close to the upload; 1: a fresh layout",
+                                         min_width=200)
+                    more = gr.Button("More like this", elem_id="encode-more", min_width=160)
+                    grow = gr.Slider(512, pg.MAX_SIZE, value=1024, step=pg.SLIDER_STEP,
+                                     label="Expand to (px)", min_width=200)
+                    expand = gr.Button("Expand / make seamless", elem_id="encode-expand",
+                                       min_width=160)
+                variations = gr.Gallery(label="More like this: new layouts in the upload's "
+                                        "style (each downloads as a PNG with its recipe)",
+                                        columns=VARIATIONS, height="auto", format="png",
+                                        elem_id="encode-variations",
+                                        elem_classes=["artvae-gallery"])
+                expanded = gr.HTML(elem_id="encode-expanded")
+                expanded_file = gr.File(label="Download the seamless tile", interactive=False,
+                                        height=80)
             with gr.Tab("Mix", id="mix") as mix_tab:
                 mix_images, mix_weights = [], []
                 with gr.Row():
                     for i in range(SLOTS):
                         with gr.Column(min_width=160):
-                            mix_images.append(
-                                texture(f"Texture {i + 1}", f"mix-texture-{i + 1}", 180))
+                            mix_images.append(texture(
+                                f"Texture {i + 1}", f"mix-texture-{i + 1}", 180,
+                                initial_example(("bricks", "cells", None, None)[i])))
                             mix_weights.append(gr.Slider(0, 1, value=1.0, step=0.01,
                                                          label=f"Weight {i + 1}",
                                                          elem_id=f"mix-weight-{i + 1}"))
-                mix_examples = examples([["bricks", "cells", None, None],
-                                         ["marble", "stripes", "wood", "woven"]], mix_images)
                 layout = gr.Radio(LAYOUTS, value=LAYOUTS[0], label="Structure (layout) from",
                                   info="The weights are normalised to sum to one")
                 mix_button = gr.Button("Mix", variant="primary")
-                mix_out = results("Mix", "mix-result")
+                mix_view, mix_state, mix_download = results(
+                    "mix", "mix-result", "Add textures to mix: the result shows here.")
+                mix_examples = examples([["bricks", "cells", None, None],
+                                         ["marble", "stripes", "wood", "woven"]], mix_images)
             with gr.Tab("Blend", id="blend") as blend_tab:
                 with gr.Row():
-                    image_a, image_b = texture("A", "blend-a"), texture("B", "blend-b")
-                blend_examples = examples([["bricks", "wood"], ["marble", "cells"],
-                                           ["woven", "stripes"]], [image_a, image_b])
+                    image_a = texture("A", "blend-a", value=initial_example("bricks"))
+                    image_b = texture("B", "blend-b", value=initial_example("wood"))
                 t = gr.Slider(0, 1, value=0.5, step=0.01, label="t (0 = A, 1 = B)",
                               elem_id="blend-t")
                 with gr.Row():
@@ -189,7 +316,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
                                          "keeps; spatial: the style ramps across the canvas")
                     ramp = gr.Radio(list(pg.RAMPS), value="left-right", label="Ramp (spatial)",
                                     interactive=False)
-                blend_out = results("Blend", "blend-result")
+                blend_view, blend_state, blend_download = results(
+                    "blend", "blend-result", "Add A and B: the blend shows here.")
+                blend_examples = examples([["bricks", "wood"], ["marble", "cells"],
+                                           ["woven", "stripes"]], [image_a, image_b])
                 with gr.Accordion("Export the morph A -> B", open=False):
                     with gr.Row():
                         steps = gr.Slider(2, pg.MAX_STEPS, value=16, step=1, label="Steps")
@@ -202,21 +332,38 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         morph_files = gr.File(label="Downloads", file_count="multiple",
                                               interactive=False)
             with gr.Tab("Explore", id="explore") as explore_tab:
-                with gr.Row():
-                    seed = gr.Number(0, label="Seed (sets the layout)", precision=0, minimum=0)
+                with gr.Row(equal_height=True):
+                    seed = gr.Number(0, label="Seed (the gallery shows it and the next seven)",
+                                     precision=0, minimum=0, min_width=160)
                     temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature",
-                                            info="0: the plain average, 1: typical, 2: bold")
-                with gr.Row():
-                    generate = gr.Button("Generate", variant="primary")
-                    surprise = gr.Button("Surprise me", elem_id="explore-surprise")
+                                            info="0: the plain average, 1: typical, 2: bold",
+                                            elem_id="explore-temperature", min_width=200)
+                    generate = gr.Button("New samples", variant="primary", min_width=120)
+                    surprise = gr.Button("Surprise me", elem_id="explore-surprise",
+                                         min_width=120)
+                gallery = gr.Gallery(initial("explore", 0), label="Samples: click one to pick "
+                                     "it", columns=EXPLORE_COUNT // 2, height="auto",
+                                     format="jpeg", allow_preview=False,
+                                     elem_id="explore-gallery",
+                                     elem_classes=["artvae-gallery"])
+                shown = gr.State(initial("explore", 1, []))  # the gallery's [seed, settings]
+                selected = gr.State(0)  # the picked sample's seed
+                gr.Markdown("Move the picked sample's style along the training set's main "
+                            "directions of style:")
                 coords = []
-                for first in range(0, directions, 4):  # rows of four sliders
+                for first_slider in range(0, directions, 4):  # rows of four sliders
                     with gr.Row():
                         coords += [gr.Slider(-pg.EXPLORE_RANGE, pg.EXPLORE_RANGE, value=0.0,
                                              step=0.05, label=f"Style direction {k + 1}",
-                                             min_width=160)
-                                   for k in range(first, min(first + 4, directions))]
-                explore_out = results("Texture", "explore-result")
+                                             min_width=160, elem_id=f"explore-direction-{k + 1}")
+                                   for k in range(first_slider,
+                                                  min(first_slider + 4, directions))]
+                explore_view, explore_state, explore_download = results(
+                    "explore", "explore-result", "Pick a sample above.")
+                with gr.Row():
+                    to_a = gr.Button("Use as Blend A", min_width=120)
+                    to_b = gr.Button("Use as Blend B", min_width=120)
+                    to_mix = gr.Button("Use in Mix", min_width=120, elem_id="explore-to-mix")
         tab = gr.State("encode")  # the visible tab: size and tileable changes re-run it
 
         # ---- wiring ---------------------------------------------------------------------------
@@ -224,34 +371,99 @@ def build_demo(engine: Engine) -> gr.Blocks:
                   preprocess=False)
         shared = [size, tileable]
         tab_io = {  # tab -> (handler, its own inputs, outputs); handlers take `shared` next
-            "encode": (encode_ui, [enc_image], [reconstruction, psnr, structure_map, style_bars,
-                                                enc_preview, enc_download]),
-            "mix": (mix_ui, [*mix_images, *mix_weights, layout], mix_out),
-            "blend": (blend_ui, [image_a, image_b, t, mode, ramp], blend_out),
-            "explore": (sample_ui, [seed, temperature], explore_out),
+            "encode": (encode_ui, [enc_image], [enc_view, enc_state, psnr, structure_map,
+                                                style_bars]),
+            "mix": (mix_ui, [*mix_images, *mix_weights, layout], [mix_view, mix_state]),
+            "blend": (blend_ui, [image_a, image_b, t, mode, ramp], [blend_view, blend_state]),
+            "explore": (explore_ui, [shown, selected, temperature],
+                        [gallery, shown, explore_view, explore_state]),
         }
+        saved = {"encode": (enc_state, enc_download), "mix": (mix_state, mix_download),
+                 "blend": (blend_state, blend_download),
+                 "explore": (explore_state, explore_download)}
+        live_fns = {"mix": (mix_live, mix_view), "blend": (blend_live, blend_view),
+                    "explore": (explore_live, explore_view)}
 
-        def render(name: str) -> dict:
-            fn, inputs, outputs = tab_io[name]
-            extra = coords if name == "explore" else []
-            return dict(fn=gpu(friendly(fn)), inputs=inputs + shared + extra, outputs=outputs)
+        def inputs_of(name: str) -> list:
+            return tab_io[name][1] + shared + (coords if name == "explore" else [])
 
-        for name, (_, inputs, _) in tab_io.items():
-            triggers = [c.input for c in inputs if isinstance(c, (gr.Image, gr.Radio))]
-            triggers += [c.release for c in inputs if isinstance(c, gr.Slider)]
-            gr.on(triggers, **render(name), **ui)  # user actions only: restore re-runs itself
+        def settle(name: str, triggers: list) -> None:
+            """Run a tab on `triggers`, then write its download."""
+            fn, _, outputs = tab_io[name]
+            state, file = saved[name]
+            gr.on(triggers, gpu(friendly(waits(fn, len(outputs)))), inputs_of(name), outputs,
+                  show_progress="minimal", **ui).success(download, state, file, **ui)
+
+        def follow(name: str, sliders: list) -> None:
+            """While `sliders` move, the view follows (the latest value only); on release the
+            tab settles."""
+            fn, shown_view = live_fns[name]
+            gr.on([c.input for c in sliders], gpu(friendly(waits(fn, 1))), inputs_of(name),
+                  shown_view, show_progress="hidden", **ui)
+            settle(name, [c.release for c in sliders])
+
+
+        settle("encode", [enc_image.input])
+        settle("mix", [*(c.input for c in mix_images), layout.input, mix_button.click])
+        follow("mix", mix_weights)
+        settle("blend", [image_a.input, image_b.input, mode.input, ramp.input])
+        follow("blend", [t])
+        follow("explore", [temperature, *coords])
         for name, ex in (("encode", enc_examples), ("mix", mix_examples),
                          ("blend", blend_examples)):
-            ex.load_input_event.then(**render(name), **ui)
-        mix_button.click(**render("mix"), **ui)
-        gr.on([c.release for c in coords] + [generate.click, seed.submit], **render("explore"),
-              **ui)
-        def surprise_ui():
-            new_seed, new_coords = pg.surprise(directions, random.Random())
-            return new_seed, *new_coords
+            fn, _, outputs = tab_io[name]
+            ex.load_input_event.then(gpu(friendly(waits(fn, len(outputs)))), inputs_of(name),
+                                     outputs, **ui).success(download, *saved[name], **ui)
 
-        surprise.click(surprise_ui, None, [seed, *coords], api_visibility="private", queue=False
-                       ).then(**render("explore"), **ui)
+        def new_samples(value):
+            first_seed = pg.whole_number(value, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
+            return first_seed, [first_seed], first_seed, *[0.0] * directions
+
+        def surprise_ui():
+            return new_samples(random.Random().randrange(2**31))
+
+        def pick(shown_now, evt: gr.SelectData):
+            return (shown_now[0] if shown_now else 0) + evt.index, *[0.0] * directions
+
+        fn, _, outputs = tab_io["explore"]
+        explore_event = dict(fn=gpu(friendly(fn)), inputs=inputs_of("explore"),
+                             outputs=outputs, **ui)
+        seed_outputs = [seed, shown, selected, *coords]
+        for trigger, first_step, inputs in ((generate.click, new_samples, [seed]),
+                                            (seed.submit, new_samples, [seed]),
+                                            (surprise.click, surprise_ui, None),
+                                            (gallery.select, pick, [shown])):
+            outs = seed_outputs if first_step is not pick else [selected, *coords]
+            gr.on([trigger], friendly(first_step), inputs, outs, api_visibility="private",
+                  queue=False).then(**explore_event).success(download, *saved["explore"], **ui)
+
+        def send(result, *images):
+            """The picked sample, written as a PNG, into Blend's A or B or Mix's first free
+            slot (else the last)."""
+            if result is None:
+                raise ValueError("Pick a sample first.")
+            path = download(result)
+            if images:
+                slot = next((i for i, im in enumerate(images) if im is None), len(images) - 1)
+                return [path if i == slot else gr.skip() for i in range(len(images))]
+            return path
+
+        for button, target, inputs, outs in ((to_a, "blend", [explore_state], [image_a]),
+                                             (to_b, "blend", [explore_state], [image_b]),
+                                             (to_mix, "mix", [explore_state, *mix_images],
+                                              mix_images)):
+            fn, _, outputs = tab_io[target]
+            button.click(friendly(send), inputs, outs, api_visibility="private",
+                         preprocess=False, queue=False).success(
+                lambda name=target: (gr.Tabs(selected=name), name), None, [tabs, tab],
+                api_visibility="private", queue=False).then(
+                gpu(friendly(waits(fn, len(outputs)))), inputs_of(target), outputs,
+                **ui).success(download, *saved[target], **ui)
+
+        more.click(gpu(friendly(variations_ui)), [enc_image, strength, tileable], variations,
+                   **ui)
+        expand.click(gpu(friendly(expand_ui)), [enc_image, grow], [expanded, expanded_file],
+                     **ui)
         mode.change(lambda m: gr.update(interactive=m == "spatial"), mode, ramp,
                     api_visibility="private", queue=False)
         morph_button.click(gpu(friendly(morph_ui)), [image_a, image_b, mode, ramp, *shared, steps,
@@ -274,17 +486,24 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     chosen = (fn, own, len(results))
                 results += [gr.skip()] * len(outputs)
             if chosen is not None:
-                fn, own, first = chosen
+                fn, own, first_output = chosen
                 extra = values[at + 2:] if name == "explore" else ()
                 out = fn(*own, *values[at:at + 2], *extra)
-                results[first:first + len(out)] = out
+                results[first_output:first_output + len(out)] = out
             return results
+
+        def download_visible(name, *states):
+            """The visible tab's download, written again after a re-run."""
+            return [download(s) if other == name else gr.skip()
+                    for other, s in zip(saved, states, strict=True)]
 
         all_inputs = [c for _, inputs, _ in tab_io.values() for c in inputs] + shared + coords
         all_outputs = [c for _, _, outputs in tab_io.values() for c in outputs]
         rerender_event = dict(fn=gpu(friendly(rerender)), inputs=[tab, *all_inputs],
                               outputs=all_outputs, **ui)
-        gr.on([size.release, tileable.input], **rerender_event)
+        download_event = dict(fn=download_visible, inputs=[tab, *(s for s, _ in saved.values())],
+                              outputs=[f for _, f in saved.values()], **ui)
+        gr.on([size.release, tileable.input], **rerender_event).success(**download_event)
 
         def restore_ui(file):
             s = pg.restore_settings(read_recipe(uploaded(file, "Restore")), known_inputs)
@@ -305,15 +524,18 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 updates[image_a], updates[image_b] = images[:2]
             else:
                 updates |= dict(zip(coords, c["coords"], strict=True))
+                picked = c.get("seed", 0)
+                updates |= {selected: picked, shown: [picked]}
             return updates
 
         restore_outputs = [tabs, tab, size, tileable, status, enc_image, *mix_images,
                            *mix_weights, layout, image_a, image_b, t, mode, ramp, steps, seed,
-                           temperature, *coords]
+                           temperature, selected, shown, *coords]
         restore.upload(friendly(restore_ui), restore, restore_outputs, preprocess=False,
-                       api_visibility="private").success(**rerender_event)
+                       api_visibility="private").success(**rerender_event).success(
+            **download_event)
 
-        add_endpoints(engine, folder)  # the web API: /encode, /blend, /mix, /sample
+        add_endpoints(engine, folder)  # the web API: /encode, /blend, /mix, /sample, ...
     return demo
 
 
@@ -374,7 +596,7 @@ def main(argv: list[str] | None = None) -> None:
               "share link' and the app keeps serving locally.")
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None,
                 auth=tuple(args.auth.split(":", 1)) if args.auth else None,
-                max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
+                max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"], css=live.CSS,
                 allowed_paths=[str(EXAMPLE_DIR)])  # restore puts examples back from any cwd
 
 

@@ -41,6 +41,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
         load(args.clients, args.requests, args.max_seconds, args.app_args)
         return
+    if args.browser:
+        from . import browser_bench
+
+        app_args = [a for flag, value in (("--weights", args.weights), ("--device", args.device))
+                    if value for a in (flag, value)]
+        browser_bench.run(args.rounds, tuple(app_args), args.url)
+        return
     if args.http:
         import json
 
@@ -162,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--load: no new call starts after this long")
     p.add_argument("--app-args", default="",
                    help='--load: options for app.py, e.g. "--concurrency 4"')
+    p.add_argument("--browser", action="store_true",
+                   help="instead, drag the Blend slider of `python app.py` (started on a free "
+                        "port, or --url) in Chromium: release-to-image ms and updates/s")
+    p.add_argument("--rounds", type=int, default=8, help="--browser: drags to time")
+    p.add_argument("--url", help="--browser: a running app to measure instead of starting one")
     add_model_options(p)
     p.set_defaults(run=cmd_bench)
 

@@ -132,9 +132,10 @@ class Engine:
                 self._cache.popitem(last=False)
         return key, code
 
-    def decode(self, code: Code, tileable: bool = False) -> Image.Image:
-        """Code -> image, cropped to the code's size."""
-        return tensor_to_image(self.decode_tensor(code, tileable)[0])
+    def decode(self, code: Code, tileable: bool = False, shrink: int = 1) -> Image.Image:
+        """Code -> image, cropped to the code's size; `shrink` > 1: a picture that many times
+        smaller of the same canvas, decoded in about 1/shrink^2 of the time (a preview)."""
+        return tensor_to_image(self.decode_tensor(latent.shrink(code, shrink), tileable)[0])
 
     def decode_tensor(self, code: Code, tileable: bool = False) -> torch.Tensor:
         """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size. Decoded in
@@ -179,7 +180,8 @@ class Engine:
         return self.decode(self.encode(source), tileable)
 
     def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
-            tileable: bool = False, size: tuple[int, int] | None = None) -> Image.Image:
+            tileable: bool = False, size: tuple[int, int] | None = None,
+            shrink: int = 1) -> Image.Image:
         """Mix the styles of several images (weights are normalised); the layout comes from
         `sources[structure_from]`, or from all of them (None or -1)."""
         if not sources:
@@ -191,14 +193,15 @@ class Engine:
                              f"{len(sources)} images")
         codes = [self.code_at(s, size) for s in sources]
         code = latent.mix(codes, weights, structure_from, self.model.style_mean)
-        return self.decode(code, tileable)
+        return self.decode(code, tileable, shrink)
 
     def blend(self, a, b, t: float, mode: str = "full", tileable: bool = False,
-              size: tuple[int, int] | None = None, ramp: str = "left-right") -> Image.Image:
+              size: tuple[int, int] | None = None, ramp: str = "left-right",
+              shrink: int = 1) -> Image.Image:
         """One frame of the morph from image a to image b at t in [0, 1]."""
         code = latent.blend(self.code_at(a, size), self.code_at(b, size), float(t), mode,
                             self.model.style_mean, ramp)
-        return self.decode(code, tileable)
+        return self.decode(code, tileable, shrink)
 
     def blend_frames(self, a, b, steps: int, mode: str = "full", tileable: bool = False,
                      size: tuple[int, int] | None = None, ramp: str = "left-right",
@@ -217,12 +220,14 @@ class Engine:
 
     def sample(self, seed: int, size: tuple[int, int] = (512, 512), tileable: bool = False,
                temperature: float = 1.0, coords: list[float] | None = None,
-               fast: bool = False) -> Image.Image:
-        """A random texture from a seed; `coords` sets the style along the explore directions;
-        `fast` draws the layout as a random-phase field instead of from the prior."""
+               fast: bool = False, offsets: list[float] | None = None,
+               shrink: int = 1) -> Image.Image:
+        """A random texture from a seed; `coords` sets the style along the explore directions,
+        `offsets` move the seed's own style along them; `fast` draws the layout as a
+        random-phase field instead of from the prior."""
         code = self.workers.call(generate.sample_code, self.model, seed, checked_size(size),
-                                 temperature, coords, fast)
-        return self.decode(code, tileable)
+                                 temperature, coords, fast, offsets)
+        return self.decode(code, tileable, shrink)
 
     def variations(self, source, seed: int, size: tuple[int, int] | None = None,
                    strength: float = 0.6, tileable: bool = False) -> Image.Image:

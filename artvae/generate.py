@@ -34,24 +34,35 @@ def _explore(model: ArtVAE, coords: list[float]) -> torch.Tensor:
 
 @torch.inference_mode()
 def sample_code(model: ArtVAE, seed: int, size: tuple[int, int], temperature: float = 1.0,
-                coords: list[float] | None = None, fast: bool = False) -> Code:
+                coords: list[float] | None = None, fast: bool = False,
+                offsets: list[float] | None = None) -> Code:
     """A seeded texture's code: a style (from the seed, or at `coords` along the explore
     directions) and a layout drawn for it by the prior (`fast`, or no prior: a random-phase
-    field of a stored training map)."""
+    field of a stored training map). `offsets` then move the style along the explore
+    directions (in training spreads) and leave the layout alone: the playground's sliders
+    nudge the sample a person picked."""
     generator = torch.Generator().manual_seed(int(seed))
     if model.prior is None or fast:
         code = latent.sample(model.structure_bank.cpu(), model.style_mean.cpu(),
                              model.style_basis.cpu(), model.style_spread.cpu(), size, generator,
                              temperature)
         style = code.style if coords is None else _explore(model, coords)
-        return Code(code.structure, style, size)
+        return Code(code.structure, _nudged(model, style, offsets), size)
     style = model.prior.draw_styles(1, generator, temperature).cpu()
     if coords is not None:
         style = _explore(model, coords)
     device = model.prior.style_bank.device
     structure = sample_structure(model.prior, style.to(device), map_shape(size), generator,
                                  temperature=temperature)
-    return Code(normalise_over_space(structure.float()).cpu(), style, size)
+    return Code(normalise_over_space(structure.float()).cpu(), _nudged(model, style, offsets),
+                size)
+
+
+def _nudged(model: ArtVAE, style: torch.Tensor, offsets: list[float] | None) -> torch.Tensor:
+    """(1, D_w) style moved by `offsets` along the explore directions (None: as it is)."""
+    if not offsets:
+        return style
+    return style + _explore(model, offsets) - model.style_mean.cpu()[None]
 
 
 @torch.inference_mode()

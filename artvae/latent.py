@@ -163,6 +163,21 @@ def resize(code: Code, size: tuple[int, int], tile: bool = True) -> Code:
     return Code(structure, style, tuple(size))
 
 
+def shrink(code: Code, factor: int) -> Code:
+    """The code of a `factor` times smaller picture of the same canvas (a fast preview): the
+    structure map area-averaged, each channel's spread kept (averaging alone would wash it
+    out), a spatial style map averaged too; the image size divided, rounding up."""
+    if factor <= 1:
+        return code
+    h, w = (-(-n // factor) for n in code.structure.shape[-2:])
+    small = F.adaptive_avg_pool2d(code.structure, (h, w))
+    mean = small.mean(dim=(-2, -1), keepdim=True)
+    spread = code.structure.std(dim=(-2, -1), keepdim=True)
+    small = mean + (small - mean) * spread / small.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    style = code.style if code.style.dim() == 2 else F.adaptive_avg_pool2d(code.style, (h, w))
+    return Code(small, style, (-(-code.size[0] // factor), -(-code.size[1] // factor)))
+
+
 def _taper(n: int) -> torch.Tensor:
     """(n,) window: 1 in the middle half, raised-cosine fades over the outer quarters."""
     window = torch.ones(n)

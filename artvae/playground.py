@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import math
 import shutil
 import tempfile
@@ -102,8 +103,19 @@ class Result:
 
 
 def loaded(source) -> tuple[Image.Image, str]:
-    """Load an input once: the RGB image the engine will encode and its content digest."""
+    """Load an input once: the RGB image the engine will encode and its content digest. A file
+    is read once while it is unchanged (a slider moving over the same uploads reads none)."""
+    if isinstance(source, (str, Path)):
+        with contextlib.suppress(OSError):
+            stat = Path(source).stat()
+            return _loaded_file(str(source), stat.st_mtime_ns, stat.st_size)
     image = load_image(source, max_side=MAX_SIDE)
+    return image, image_digest(image)
+
+
+@functools.lru_cache(maxsize=16)
+def _loaded_file(path: str, _mtime_ns: int, _size: int) -> tuple[Image.Image, str]:
+    image = load_image(path, max_side=MAX_SIDE)
     return image, image_digest(image)
 
 
@@ -170,8 +182,9 @@ def encode(engine: Engine, source, tileable: bool = False) -> Result:
 
 
 def mix(engine: Engine, sources: list, weights: list, structure_from: int | None = 0,
-        size=None, tileable: bool = False) -> Result:
-    """Styles mixed by weight; the layout of `sources[structure_from]`, or of all (None)."""
+        size=None, tileable: bool = False, shrink: int = 1) -> Result:
+    """Styles mixed by weight; the layout of `sources[structure_from]`, or of all (None).
+    `shrink` > 1: a smaller picture of it, a preview (the recipe is the full result's)."""
     if not isinstance(sources, (list, tuple)) or not 1 <= len(sources) <= MAX_MIX:
         raise ValueError(f"images must be a list of 1 to {MAX_MIX} images")
     weights = number_list(weights, "weights")
@@ -182,20 +195,20 @@ def mix(engine: Engine, sources: list, weights: list, structure_from: int | None
         structure_from = whole_number(structure_from, "structure_from", -1, len(sources) - 1)
     inputs = [loaded(s) for s in sources]
     size, tileable = output_size(size), flag(tileable, "tileable")
-    out = engine.mix([im for im, _ in inputs], weights, structure_from, tileable, size)
+    out = engine.mix([im for im, _ in inputs], weights, structure_from, tileable, size, shrink)
     return Result(out, recipe(engine, "mix", [d for _, d in inputs], mix_weights=weights,
                               structure_from=structure_from, size=_side(size),
                               tileable=tileable))
 
 
 def blend(engine: Engine, a, b, t, mode: str = "full", ramp: str = "left-right", size=None,
-          tileable: bool = False) -> Result:
-    """One frame of the morph from A to B at `t`."""
+          tileable: bool = False, shrink: int = 1) -> Result:
+    """One frame of the morph from A to B at `t` (`shrink`: as `mix`)."""
     (image_a, digest_a), (image_b, digest_b) = loaded(a), loaded(b)
     t = number(t, "t", 0.0, 1.0)
     mode, ramp = one_of(mode, "mode", BLEND_MODES), one_of(ramp, "ramp", RAMPS)
     size, tileable = output_size(size), flag(tileable, "tileable")
-    out = engine.blend(image_a, image_b, t, mode, tileable, size, ramp)
+    out = engine.blend(image_a, image_b, t, mode, tileable, size, ramp, shrink)
     return Result(out, recipe(engine, "blend", [digest_a, digest_b], t=t, mode=mode, ramp=ramp,
                               size=_side(size), tileable=tileable))
 
@@ -218,23 +231,27 @@ def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-rig
 
 
 def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1.0,
-           coords: list | None = None, fast: bool = False) -> Result:
-    """A seeded texture; `coords` place its style along the principal directions; `fast`
-    draws the layout as a random-phase field instead of from the learned prior."""
+           coords: list | None = None, fast: bool = False, offsets: list | None = None,
+           shrink: int = 1) -> Result:
+    """A seeded texture; `coords` place its style along the principal directions, `offsets`
+    move the seed's own style along them; `fast` draws the layout as a random-phase field
+    instead of from the learned prior (`shrink`: as `mix`)."""
     seed = whole_number(seed, "seed", 0, MAX_SEED)
     size = output_size(size) or (512, 512)
     tileable, temperature = flag(tileable, "tileable"), number(temperature, "temperature", 0, 3)
-    if coords is not None:
-        coords = number_list(coords, "coords")
-        k = engine.model.style_basis.shape[0]
-        if len(coords) > k:
-            raise ValueError(f"coords has {len(coords)} entries; these weights have {k} "
+    coords = None if coords is None else number_list(coords, "coords")
+    offsets = None if offsets is None else number_list(offsets, "offsets")
+    k = engine.model.style_basis.shape[0]
+    for name, values in (("coords", coords), ("offsets", offsets)):
+        if values is not None and len(values) > k:
+            raise ValueError(f"{name} has {len(values)} entries; these weights have {k} "
                              "style directions")
     fast = flag(fast, "fast")
-    out = engine.sample(seed, size, tileable, temperature, coords, fast)
+    out = engine.sample(seed, size, tileable, temperature, coords, fast, offsets, shrink)
+    settings = {"offsets": offsets} if offsets is not None else {}
     return Result(out, recipe(engine, "sample", [], seed=seed, size=_side(size),
                               tileable=tileable, temperature=temperature, coords=coords,
-                              fast=fast))
+                              fast=fast, **settings))
 
 
 def variations(engine: Engine, source, seed, strength=0.6, size=None,
@@ -397,8 +414,9 @@ def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
     _checked(settings, "mix_weights", recipe, lambda v: [number(w, "w", 0, 1e6) for w in v])
     _checked(settings, "structure_from", recipe,
              lambda v: None if v is None else whole_number(v, "structure_from", -1, MAX_MIX))
-    _checked(settings, "coords", recipe, lambda v: [
-        number(c, "coords", -EXPLORE_RANGE, EXPLORE_RANGE) for c in v or []])
+    for key in ("coords", "offsets"):
+        _checked(settings, key, recipe, lambda v, key=key: [
+            number(c, key, -EXPLORE_RANGE, EXPLORE_RANGE) for c in v or []])
     return settings
 
 
@@ -428,8 +446,8 @@ def restored_controls(settings: dict, weights: str, slots: int, directions: int)
         if "structure_from" in settings:
             k = settings["structure_from"]
             controls["layout"] = slots if k is None or k < 0 else min(k, slots - 1)
-    if tab == "explore":
-        values = (settings.get("coords") or [])[:directions]
+    if tab == "explore":  # the sliders nudge the seed's style; older recipes set it outright
+        values = (settings.get("offsets") or settings.get("coords") or [])[:directions]
         controls["coords"] = values + [0.0] * (directions - len(values))
     note = f"Restored the settings of a **{settings['op']}** made with `{settings['weights']}`."
     if settings["weights"] != weights:

@@ -1,10 +1,13 @@
 """The app in a real headless browser (Debian's chromium driven by Playwright): each tab is used
-as a person would, and a screenshot of it is saved in test-artifacts/.
+as a person would, and a screenshot of it is saved in test-artifacts/ (a phone-width one too).
+Result views carry their settings in data attributes (`artvae.live.view`): the tests wait for
+the settings they expect rather than for any change.
 
 Skipped, with the reason, where chromium or playwright is missing, unless
 ARTVAE_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -61,7 +64,7 @@ def page(browser, app_url, request):
 def src(page, elem_id: str) -> str | None:
     """The URL of the image an output shows (None while it shows none)."""
     image = page.locator(f"#{elem_id} img")
-    return image.get_attribute("src") if image.count() else None
+    return image.first.get_attribute("src") if image.count() else None
 
 
 def wait_for_new_image(page, elem_id: str, old: str | None = None) -> str:
@@ -72,58 +75,132 @@ def wait_for_new_image(page, elem_id: str, old: str | None = None) -> str:
     return src(page, elem_id)
 
 
+def wait_for_result(page, elem_id: str, check: str = "true", final: bool = True) -> dict:
+    """Wait until a result view shows an image whose settings `s` pass the JavaScript `check`
+    (settled, or a frame made while a slider moves); returns those settings."""
+    view = f"#{elem_id} .artvae-view[data-final='{int(final)}']"
+    found = page.wait_for_function(
+        f"() => {{ const v = document.querySelector(`{view}`);"
+        f" if (!v || !v.querySelector('img')) return false;"
+        f" const s = JSON.parse(v.dataset.settings); return ({check}) && v.dataset.settings; }}")
+    return json.loads(found.json_value())
+
+
 def upload(page, elem_id: str, path: Path) -> None:
     page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
 
 
-def drag_slider(page, elem_id: str, to: float) -> None:
-    """Drag a slider's handle from its middle to `to` (0..1 of its track) and let go, as a
-    person does; the app updates on release."""
-    box = page.locator(f"#{elem_id} input[type=range]").bounding_box()
+def start_drag(page, elem_id: str, to: float) -> None:
+    """Press a slider's handle at its middle and move it to `to` (0..1 of its track), still
+    held, as a person does."""
+    track = page.locator(f"#{elem_id} input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.5, y)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * to, y, steps=5)
+
+
+def drag_slider(page, elem_id: str, to: float) -> None:
+    """Drag a slider's handle from its middle to `to` and let go."""
+    start_drag(page, elem_id, to)
     page.mouse.up()
 
 
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_every_tab_shows_a_computed_result_on_first_load(page):
+    for tab, elem_id in (("Encode", "encode-result"), ("Mix", "mix-result"),
+                         ("Blend", "blend-result"), ("Explore", "explore-result")):
+        open_tab(page, tab)
+        settings = wait_for_result(page, elem_id)
+        assert src(page, elem_id).startswith("data:image/jpeg;base64,")
+        assert page.locator(f"#{elem_id} .artvae-tiles").is_visible()  # drawn by the browser
+        assert settings["op"] == {"Explore": "sample"}.get(tab, tab.lower())
+        assert page.locator(f"#{elem_id}-download a").count() == 1  # the PNG to download
+    assert page.locator("#explore-gallery img").count() == 8
+
+
 def test_encode_an_example_shows_reconstruction_and_code(page):
-    page.locator(".gallery-item").first.click()  # the first example texture
-    wait_for_new_image(page, "encode-result")
-    wait_for_new_image(page, "encode-structure")
-    wait_for_new_image(page, "encode-style")
+    wait_for_result(page, "encode-result")  # the first example, made at start-up
+    before = [src(page, e) for e in ("encode-result", "encode-structure", "encode-style")]
+    page.locator(".gallery-item").nth(1).click()  # the second example texture
+    for elem_id, old in zip(("encode-result", "encode-structure", "encode-style"), before,
+                            strict=True):
+        wait_for_new_image(page, elem_id, old)
     assert page.get_by_text("PSNR").is_visible()
 
 
+def test_encode_more_like_this_and_expand(page):
+    page.locator("#encode-more").click()
+    page.wait_for_function("() => document.querySelectorAll('#encode-variations img')"
+                           ".length === 4")
+    page.locator("#encode-expand").click()
+    settings = wait_for_result(page, "encode-expanded")
+    assert settings["op"] == "expand" and settings["size"] == 1024 and settings["tileable"]
+
+
 def test_mix_weight_slider_changes_the_mix(page):
-    page.get_by_role("tab", name="Mix").click()
+    open_tab(page, "Mix")
     upload(page, "mix-texture-1", EXAMPLES / "marble.png")
     upload(page, "mix-texture-2", EXAMPLES / "stripes.png")
-    before = wait_for_new_image(page, "mix-result")
-    tiles = wait_for_new_image(page, "mix-result-tiles")
+    wait_for_result(page, "mix-result", "s.mix_weights.length === 2")
     drag_slider(page, "mix-weight-2", 0.1)
-    after = wait_for_new_image(page, "mix-result", before)
-    assert after != before
-    wait_for_new_image(page, "mix-result-tiles", tiles)  # the preview too, for the screenshot
+    settings = wait_for_result(page, "mix-result", "s.mix_weights[1] < 0.5")
+    assert settings["mix_weights"][0] == 1.0
 
 
-def test_blend_t_slider_changes_the_frame(page):
-    page.get_by_role("tab", name="Blend").click()
+def test_blend_follows_the_t_slider_while_it_is_dragged(page):
+    open_tab(page, "Blend")
     upload(page, "blend-a", EXAMPLES / "bricks.png")
     upload(page, "blend-b", EXAMPLES / "wood.png")
-    before = wait_for_new_image(page, "blend-result")
-    drag_slider(page, "blend-t", 0.9)
-    after = wait_for_new_image(page, "blend-result", before)
-    assert after != before
-    assert float(page.locator("#blend-t input[type=number]").input_value()) > 0.7
+    wait_for_result(page, "blend-result")
+    start_drag(page, "blend-t", 0.9)
+    moving = wait_for_result(page, "blend-result", "s.t > 0.5", final=False)  # still held
+    page.mouse.up()
+    settled = wait_for_result(page, "blend-result", "s.t > 0.7")
+    assert moving["t"] > 0.5 and settled["t"] == float(
+        page.locator("#blend-t input[type=number]").input_value())
 
 
-def test_explore_surprise_me_makes_a_texture(page):
-    page.get_by_role("tab", name="Explore").click()
+def test_explore_gallery_has_eight_samples_and_clicking_one_picks_it(page):
+    open_tab(page, "Explore")
+    assert wait_for_result(page, "explore-result")["seed"] == 0
+    assert page.locator("#explore-gallery img").count() == 8
+    page.locator("#explore-gallery img").nth(3).click()
+    assert wait_for_result(page, "explore-result", "s.seed === 3")["op"] == "sample"
     page.locator("#explore-surprise").click()
-    first = wait_for_new_image(page, "explore-result")
-    page.locator("#explore-surprise").click()
-    assert wait_for_new_image(page, "explore-result", first) != first
+    wait_for_result(page, "explore-result", "s.seed !== 3")
+
+
+def test_explore_sends_the_picked_sample_to_blend(page):
+    open_tab(page, "Explore")
+    page.locator("#explore-gallery img").nth(2).click()
+    wait_for_result(page, "explore-result", "s.seed === 2")
+    old_b = src(page, "blend-b")
+    page.get_by_role("button", name="Use as Blend B").click()
+    page.get_by_role("tab", name="Blend", selected=True).wait_for()
+    wait_for_new_image(page, "blend-b", old_b)
+    wait_for_result(page, "blend-result", "s.t === 0.5")
+
+
+def test_phone_width_needs_no_sideways_scrolling(browser, app_url):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True)
+    page.set_default_timeout(WAIT_MS)
+    page.goto(app_url, wait_until="load")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for tab, elem_id in (("Encode", "encode-result"), ("Mix", "mix-result"),
+                         ("Blend", "blend-result"), ("Explore", "explore-result")):
+        open_tab(page, tab)
+        wait_for_result(page, elem_id)
+        page.screenshot(path=ARTIFACTS / f"phone-{tab.lower()}.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, tab
+        assert page.locator(f"#{elem_id} img").bounding_box()["width"] <= 390
+    page.close()
 
 
 def test_restore_a_png_made_here_brings_its_settings_back(page, client, tmp_path):
@@ -134,7 +211,8 @@ def test_restore_a_png_made_here_brings_its_settings_back(page, client, tmp_path
                               ramp="radial", size=320, tileable=True, api_name="/blend")
     made = shutil.copy(frame, tmp_path / "made-here.png")
     upload(page, "restore", made)
-    wait_for_new_image(page, "blend-result")  # restored, switched to Blend, and re-made
+    # restored, switched to Blend, and re-made
+    wait_for_result(page, "blend-result", "s.t === 0.3 && s.size === 320 && s.tileable")
     assert page.get_by_role("tab", name="Blend", selected=True).is_visible()
     assert page.locator("#blend-t input[type=number]").input_value() == "0.3"
     assert page.get_by_text("Restored the settings of a blend").is_visible()

@@ -1,0 +1,164 @@
+"""The playground as a person meets it: `python -m artvae bench --browser`.
+
+Starts `python app.py` on a free loopback port, opens it in Debian's Chromium (driven by
+Playwright; no browser is downloaded), and drags the Blend tab's `t` slider back and forth as a
+hand does: about 25 moves over 1.5 s, then a release. The page records, with a
+MutationObserver, the moment each new result image is decoded and painted. Two figures come
+out: milliseconds from the mouse release to the release's own final image on screen (p50, p95
+over the rounds), and the images shown per second while the slider was being dragged. It is a
+benchmark to report, not a test: a shared CPU makes these figures drift.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+APP = Path(__file__).resolve().parent.parent / "app.py"
+STARTUP_S = 300
+WAIT_MS = 60_000
+
+# Runs in the page: note when each new image of #blend-result (or the same image, now settled)
+# is decoded and painted, and when the mouse goes down and up.
+OBSERVER = """() => {
+  window.artvaeFrames = [];
+  const root = document.querySelector('#blend-result');
+  let last = null;
+  const seen = () => {
+    const view = root.querySelector('.artvae-view');
+    const img = view && view.querySelector('img');
+    if (!img || img.src + view.dataset.final === last) return;
+    last = img.src + view.dataset.final;  // a release may settle on the image its drag showed
+    const frame = {final: view.dataset.final === '1',
+                   settings: JSON.parse(view.dataset.settings)};
+    img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
+      frame.at = performance.now(); window.artvaeFrames.push(frame); }));
+  };
+  new MutationObserver(seen).observe(root, {childList: true, subtree: true, attributes: true});
+  window.addEventListener('mousedown', () => { window.artvaeDown = performance.now(); }, true);
+  window.addEventListener('mouseup', () => { window.artvaeUp = performance.now(); }, true);
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(*args: str):
+    """`python app.py --port <free> ARGS` in a subprocess; yields its URL, stops it after."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(APP), "--port", str(_free_port()), *args],
+                            cwd=APP.parent, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        seen, deadline = [], time.monotonic() + STARTUP_S
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            seen.append(line)
+            found = re.search(r"Running on local URL:\s+(\S+)", line)
+            url = found[1].rstrip("/") if found else None
+        if url is None:
+            raise RuntimeError("the app did not start:\n" + "".join(seen))
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe flowing
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _drag(page, to: float, moves: int, pause_ms: int) -> float:
+    """Drag the t slider from where it is to `to` in `moves` steps, `pause_ms` apart, and let
+    go. Returns the value the slider shows after the release."""
+    track = page.locator("#blend-t input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    y = box["y"] + box["height"] / 2
+    start = float(track.input_value())
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    for i in range(1, moves + 1):
+        page.mouse.move(box["x"] + box["width"] * (start + (to - start) * i / moves), y)
+        page.wait_for_timeout(pause_ms)
+    page.mouse.up()
+    return float(track.input_value())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
+            chromium: str = CHROMIUM) -> dict:
+    """Drag the Blend slider `rounds` times on the page at `url` (see the module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    latencies, rates, frames_during = [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(WAIT_MS)
+        page.goto(url, wait_until="load")
+        page.get_by_role("tab", name="Blend").click()
+        page.wait_for_selector('#blend-result .artvae-view[data-final="1"] img')
+        size = page.locator("#blend-result .artvae-view").get_attribute("data-size")
+        page.evaluate(OBSERVER)
+        for i in range(rounds):
+            page.evaluate("window.artvaeFrames = []")
+            value = _drag(page, 0.9 if i % 2 == 0 else 0.1, moves, pause_ms)
+            page.wait_for_function(
+                "t => window.artvaeFrames.some(f => f.final && f.at > window.artvaeUp"
+                " && Math.abs(f.settings.t - t) < 1e-6)", arg=value)
+            frames, down, up = page.evaluate(
+                "[window.artvaeFrames, window.artvaeDown, window.artvaeUp]")
+            final = next(f for f in frames if f["final"] and f["at"] > up
+                         and abs(f["settings"]["t"] - value) < 1e-6)
+            latencies.append(final["at"] - up)
+            during = sum(1 for f in frames if down < f["at"] <= up)
+            frames_during.append(during)
+            rates.append(during / ((up - down) / 1000))
+            page.wait_for_timeout(500)  # the download's PNG is written after the image shows
+        browser.close()
+    return {
+        "url": url, "size": size, "rounds": rounds, "moves_per_drag": moves,
+        "release_to_image_ms": {"p50": round(statistics.median(latencies), 1),
+                                "p95": round(_percentile(latencies, 0.95), 1),
+                                "all": [round(x, 1) for x in latencies]},
+        "drag_updates_per_s": {"median": round(statistics.median(rates), 2),
+                               "all": [round(x, 2) for x in rates]},
+        "frames_while_dragging": frames_during,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def run(rounds: int = 8, app_args: tuple[str, ...] = (), url: str | None = None) -> dict:
+    """Measure against `url`, or against an app this starts (`app_args` passed on)."""
+    if url is not None:
+        result = measure(url, rounds)
+    else:
+        with serving(*app_args) as started:
+            result = measure(started, rounds)
+    print(json.dumps(result))
+    return result
