@@ -18,6 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from artvae import playground as pg
+from artvae import studio
 from artvae.engine import Engine
 from artvae.hub import WeightsError
 from artvae.images import read_recipe
@@ -215,6 +216,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                                              min_width=160)
                                    for k in range(first, min(first + 4, directions))]
                 explore_out = results("Texture", "explore-result")
+            studio_tabs = studio.add_tabs(engine, folder, EXAMPLES, size, tileable)
         tab = gr.State("encode")  # the visible tab: size and tileable changes re-run it
 
         # ---- wiring ---------------------------------------------------------------------------
@@ -242,6 +244,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                          ("blend", blend_examples)):
             ex.load_input_event.then(**render(name), **ui)
         mix_button.click(**render("mix"), **ui)
+        studio_tabs.wire(tabs, tab, mix_images, mix_weights, layout, LAYOUTS[-1],
+                         render("mix") | ui)  # Paint, Palette; a palette cell opens in Mix
         gr.on([c.release for c in coords] + [generate.click, seed.submit], **render("explore"),
               **ui)
         def surprise_ui():

@@ -1,6 +1,10 @@
 """Painting with styles: the mask's colours pick the textures, its regions are softened at the
 structure map's resolution, and the decoder renders each region in its texture's style."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +149,56 @@ def test_bundled_two_colour_mask_gives_each_half_its_style_colours():
     assert np.linalg.norm(left - own[0]) < 0.15 * gap
     assert np.linalg.norm(right - own[1]) < 0.15 * gap
     assert left[0] > left[1] and right[1] > right[0]  # red left, green right
+
+
+# ---- the web API and the command line --------------------------------------------------------
+
+def run_cli(*args: str, weights) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+           "ARTVAE_WEIGHTS": str(weights)}
+    return subprocess.run([sys.executable, "-m", "artvae", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_paint_endpoint_paints_a_mask(client, tmp_path):
+    from gradio_client import handle_file
+
+    mask = tmp_path / "mask.png"
+    paint.example_mask("disc", 64, 2).save(mask)
+    image, recipe = client.predict(handle_file(mask), [handle_file(EXAMPLES / "bricks.png"),
+                                                       handle_file(EXAMPLES / "cells.png")],
+                                   softness=0.5, size=96, tileable=True, api_name="/paint")
+    assert Image.open(image).size == (96, 96)
+    assert (recipe["op"], recipe["softness"], recipe["tileable"]) == ("paint", 0.5, True)
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (64, 48), "white").save(plain)  # unpainted: all texture 1
+    default, _ = client.predict(handle_file(plain), [handle_file(EXAMPLES / "bricks.png")],
+                                api_name="/paint")
+    assert Image.open(default).size == (64, 48)  # the mask's size
+
+
+def test_paint_endpoint_says_when_a_colour_has_no_texture(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    mask = tmp_path / "mask.png"
+    paint.example_mask("quarters", 64, 4).save(mask)
+    with pytest.raises(AppError, match="add texture 3"):
+        client.predict(handle_file(mask), [handle_file(EXAMPLES / "bricks.png")] * 2,
+                       api_name="/paint")
+
+
+def test_paint_command_writes_the_painted_image(tiny_weights, tmp_path):
+    mask = tmp_path / "mask.png"
+    paint.example_mask("stripes", 48, 3).save(mask)
+    textures = [str(EXAMPLES / f"{n}.png") for n in ("bricks", "cells", "wood")]
+    result = run_cli("paint", str(mask), *textures, "--softness", "0.2", "--size", "64",
+                     "--seed", "2", "--tileable", "--out", str(tmp_path / "p.png"),
+                     weights=tiny_weights)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "p.png") as image:
+        assert image.size == (64, 64)
+    result = run_cli("paint", str(mask), textures[0], "--out", str(tmp_path / "q.png"),
+                     weights=tiny_weights)
+    assert result.returncode != 0 and "add texture 2" in result.stderr
+    assert "Traceback" not in result.stderr

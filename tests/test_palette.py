@@ -87,3 +87,26 @@ def test_palette_checks_its_values(tiny_engine):
 
 def test_caption_names_the_corners_that_take_part():
     assert palette.caption([0.5, 0.5, 0.0, 0.0]) == "TL 0.50 · TR 0.50"
+
+
+def test_palette_endpoint_returns_the_sheet_and_weights(client):
+    from gradio_client import handle_file
+
+    sheet, weights, recipe = client.predict([handle_file(c) for c in CORNERS], rows=3, cols=2,
+                                            cell=32, api_name="/palette")
+    assert Image.open(sheet).size == (2 * 32 + palette.GAP, 3 * 32 + 2 * palette.GAP)
+    assert weights == palette.corner_weights(3, 2)
+    assert (recipe["op"], recipe["rows"], recipe["cols"]) == ("palette", 3, 2)
+
+
+def test_palette_command_writes_the_sheet_and_cells(tiny_weights, tmp_path):
+    from test_paint import run_cli
+
+    result = run_cli("palette", *map(str, CORNERS), "--rows", "2", "--cols", "3", "--cell",
+                     "32", "--cells", str(tmp_path / "cells"), "--out", str(tmp_path / "s.png"),
+                     weights=tiny_weights)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "s.png") as image:
+        assert image.size == (3 * 32 + 2 * palette.GAP, 2 * 32 + palette.GAP)
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
+        f"{r:02d}_{c:02d}.png" for r in range(2) for c in range(3)]
