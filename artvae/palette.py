@@ -62,9 +62,8 @@ def sheet(cells: list[Image.Image], cols: int, gap: int = GAP) -> Image.Image:
 
 
 def caption(weights: list[float]) -> str:
-    """"TL 0.56 · TR 0.19 · ..." for a gallery cell, leaving out corners that play no part."""
-    names = ("TL", "TR", "BL", "BR")
-    return " · ".join(f"{n} {w:.2f}" for n, w in zip(names, weights, strict=True) if w > 5e-3)
+    """A cell's weights in per cent, corners in reading order: "56 · 19 · 19 · 6 %"."""
+    return " · ".join(f"{100 * w:.0f}" for w in weights) + " %"
 
 
 def palette(engine: Engine, corners: list, rows=5, cols=5, cell=128,

@@ -143,7 +143,10 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
         result, cells, weights = palette_ops.palette(engine, corners, rows, cols, cell, tiles)
         path = str(folder.save(result))
         gallery = [(c, palette_ops.caption(w)) for c, w in zip(cells, weights, strict=True)]
-        return (gr.Gallery(value=gallery, columns=int(cols)), path, (corners, weights))
+        # square thumbnails in a gallery about 900 px wide; taller pages scroll
+        height = round(int(rows) * 900 / int(cols)) + 60
+        return (gr.Gallery(value=gallery, columns=int(cols), height=height), path,
+                (corners, weights))
 
     def texture(label: str, elem_id: str, height: int = 180) -> gr.Image:
         return gr.Image(label=label, type="filepath", sources=["upload", "clipboard"],
@@ -217,11 +220,16 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
                              label="Columns")
             cell = gr.Slider(64, 256, value=128, step=32, label="Cell size (px)")
         palette_button = gr.Button("Make palette", variant="primary", elem_id="palette-button")
-        gallery = gr.Gallery(label="Palette: click a cell to open it in Mix", columns=5,
-                             allow_preview=False, format="png", height="auto",
-                             elem_id="palette-gallery")
-        sheet = gr.File(label="Download the sheet (one PNG)", interactive=False, height=80,
-                        elem_id="palette-sheet")
+        with gr.Row():
+            gallery = gr.Gallery(label="Palette: click a cell to open it in Mix", columns=5,
+                                 allow_preview=False, format="png", object_fit="contain",
+                                 elem_id="palette-gallery", scale=3)
+            with gr.Column(scale=1, min_width=200):
+                sheet = gr.File(label="Download the sheet (one PNG)", interactive=False,
+                                height=80, elem_id="palette-sheet")
+                gr.Markdown("Each cell is a Mix of the corners, layouts blended. Its caption "
+                            "gives the corners' weights in per cent: top-left · top-right · "
+                            "bottom-left · bottom-right.")
         made_from = gr.State(None)
 
     paint_event = dict(fn=gpu(friendly(paint_ui)),

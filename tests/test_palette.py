@@ -85,8 +85,8 @@ def test_palette_checks_its_values(tiny_engine):
         palette.palette(tiny_engine, CORNERS, rows=8, cols=8, cell=512)
 
 
-def test_caption_names_the_corners_that_take_part():
-    assert palette.caption([0.5, 0.5, 0.0, 0.0]) == "TL 0.50 · TR 0.50"
+def test_caption_gives_the_weights_in_per_cent_in_reading_order():
+    assert palette.caption([0.5625, 0.1875, 0.1875, 0.0625]) == "56 · 19 · 19 · 6 %"
 
 
 def test_palette_endpoint_returns_the_sheet_and_weights(client):
