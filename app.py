@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from artvae import live
+from artvae import live, studio
 from artvae import playground as pg
 from artvae.batching import steady_memory
 from artvae.engine import Engine
@@ -364,6 +364,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     to_a = gr.Button("Use as Blend A", min_width=120)
                     to_b = gr.Button("Use as Blend B", min_width=120)
                     to_mix = gr.Button("Use in Mix", min_width=120, elem_id="explore-to-mix")
+            studio_tabs = studio.add_tabs(engine, folder, EXAMPLES, size, tileable)
         tab = gr.State("encode")  # the visible tab: size and tileable changes re-run it
 
         # ---- wiring ---------------------------------------------------------------------------
@@ -414,6 +415,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
             fn, _, outputs = tab_io[name]
             ex.load_input_event.then(gpu(friendly(waits(fn, len(outputs)))), inputs_of(name),
                                      outputs, **ui).success(download, *saved[name], **ui)
+        mix_fn, _, mix_outputs = tab_io["mix"]
+        studio_tabs.wire(tabs, tab, mix_images, mix_weights, layout, LAYOUTS[-1],
+                         dict(fn=gpu(friendly(waits(mix_fn, len(mix_outputs)))),
+                              inputs=inputs_of("mix"), outputs=mix_outputs, **ui))
 
         def new_samples(value):
             first_seed = pg.whole_number(value, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)

@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_publish)
 
     cli.add_commands(commands, add_model_options)
+    cli.add_studio_commands(commands, add_model_options)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The playground commands of `python -m artvae`: blend, mix, sample, variations, expand, sheet.
+"""The playground commands of `python -m artvae`: blend, mix, sample, variations, expand, sheet,
+paint, palette.
 
 Thin adapters from command-line arguments to the engine's operations; `__main__.py` adds them
 to its parser.
@@ -175,3 +176,64 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
     p.add_argument("--out", type=Path, required=True)
     add_model_options(p)
     p.set_defaults(run=cmd_sheet)
+
+
+def cmd_paint(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+    from .paint import paint
+
+    engine = Engine(args.weights, args.device)
+    result = paint(engine, args.mask, args.textures, args.layout, args.softness, args.size,
+                   args.tileable, args.seed)
+    print(save_png(result.image, args.out, result.recipe))
+
+
+def cmd_palette(args: argparse.Namespace) -> None:
+    from .engine import Engine
+    from .images import save_png
+    from .palette import palette
+
+    engine = Engine(args.weights, args.device)
+    result, cells, _ = palette(engine, args.corners, args.rows, args.cols, args.cell,
+                               args.tileable)
+    print(save_png(result.image, args.out, result.recipe))
+    if args.cells is not None:
+        args.cells.mkdir(parents=True, exist_ok=True)
+        for i, cell in enumerate(cells):
+            save_png(cell, args.cells / f"{i // args.cols:02d}_{i % args.cols:02d}.png")
+
+
+def add_studio_commands(commands,
+                        add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register paint and palette on the `python -m artvae` sub-parsers."""
+    p = commands.add_parser(
+        "paint", help="paint textures' styles into the regions of a mask",
+        description="Each mask colour takes a texture: red the 1st, green the 2nd, blue the 3rd, "
+                    "yellow the 4th (pure RGB; other colours go to the nearest of these). White, "
+                    "grey, black and transparent pixels are unpainted: they take the 1st.")
+    p.add_argument("mask", help="the mask image (stretched over the output)")
+    p.add_argument("textures", nargs="+", help="1 to 4 textures, in mask-colour order")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--layout", help="image whose structure gives the layout "
+                                    "(default: the first texture's)")
+    p.add_argument("--seed", type=int, help="without --layout: the sampler's layout for SEED")
+    p.add_argument("--softness", type=float, default=0.3,
+                   help="0..1: how soft the region borders are (default 0.3)")
+    p.add_argument("--size", type=int, help="output side in pixels (default: the mask's size)")
+    p.add_argument("--tileable", action="store_true", help="seamless; borders wrap around")
+    add_model_options(p)
+    p.set_defaults(run=cmd_paint)
+
+    p = commands.add_parser("palette", help="a grid of blends between four corner textures")
+    p.add_argument("corners", nargs=4, metavar="CORNER",
+                   help="top-left, top-right, bottom-left, bottom-right")
+    p.add_argument("--out", type=Path, required=True, help="the sheet (PNG)")
+    p.add_argument("--rows", type=int, default=5)
+    p.add_argument("--cols", type=int, default=5)
+    p.add_argument("--cell", type=int, default=128, help="cell side in pixels (default 128)")
+    p.add_argument("--cells", type=Path, help="also write each cell to this folder "
+                                              "(<row>_<col>.png)")
+    p.add_argument("--tileable", action="store_true")
+    add_model_options(p)
+    p.set_defaults(run=cmd_palette)

@@ -1,5 +1,6 @@
 """The playground's web API: typed endpoints `/encode(image)`, `/blend(image_a, image_b, t)`,
-`/mix(images, weights)`, `/sample(seed)`, `/variations(image)` and `/expand(image)`, registered
+`/mix(images, weights)`, `/sample(seed)`, `/variations(image)`, `/expand(image)`,
+`/paint(mask, textures)` and `/palette(corners)`, registered
 with `gr.api` on the app's Blocks, and what serving them shares with the UI's events: the check
 that an image is an upload (a bare string could name any file on the server), the answer a
 client gets for a file (`ImageFile`), `friendly` (errors a person can act on become a `gr.Error`
@@ -19,6 +20,8 @@ import gradio as gr
 import torch
 from gradio_client.utils import is_file_obj_with_meta
 
+from artvae import paint as paint_ops
+from artvae import palette as palette_ops
 from artvae import playground as pg
 from artvae.engine import Engine
 
@@ -132,7 +135,33 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
         r = pg.expand(engine, uploaded(image, "image"), size, seed, tileable)
         return file_out(folder.save(r)), r.recipe
 
-    return [encode, blend, mix, sample, variations, expand]
+    def paint(mask: ImageFile, textures: list[ImageFile], layout: ImageFile | None = None,
+              softness: float = 0.3, size: int | None = None, tileable: bool = False,
+              seed: int | None = None) -> tuple[ImageFile, dict]:
+        """The mask's regions in their textures' styles: red, green, blue, yellow pixels take
+        textures[0..3] (white, grey, black: textures[0]); softness 0..1 blurs the borders; the
+        layout is layout's, else the sampler's for seed, else textures[0]'s; size: output
+        side in pixels (default: the mask's size)."""
+        if not isinstance(textures, list):
+            raise ValueError(f"textures must be a list of image files; got {textures!r}"[:120])
+        paths = [uploaded(t, f"textures[{i}]") for i, t in enumerate(textures)]
+        r = paint_ops.paint(engine, uploaded(mask, "mask"), paths,
+                            None if layout is None else uploaded(layout, "layout"), softness,
+                            size, tileable, seed)
+        return file_out(folder.save(r)), r.recipe
+
+    def palette(corners: list[ImageFile], rows: int = 5, cols: int = 5, cell: int = 128,
+                tileable: bool = False) -> tuple[ImageFile, list[list[float]], dict]:
+        """A rows x cols grid of Mixes of four corner textures (top-left, top-right,
+        bottom-left, bottom-right) with bilinear weights, as one sheet of cell-px cells
+        (4 px apart): (the sheet, each cell's corner weights row by row, recipe)."""
+        if not isinstance(corners, list):
+            raise ValueError(f"corners must be a list of four image files; got {corners!r}"[:120])
+        paths = [uploaded(c, f"corners[{i}]") for i, c in enumerate(corners)]
+        r, _, weights = palette_ops.palette(engine, paths, rows, cols, cell, tileable)
+        return file_out(folder.save(r)), weights, r.recipe
+
+    return [encode, blend, mix, sample, variations, expand, paint, palette]
 
 
 def add_endpoints(engine: Engine, folder: pg.OutputFolder) -> None:

@@ -1,0 +1,93 @@
+"""Style palettes: four corner textures and a grid of blends between them.
+
+Cell (r, c) of a rows x cols palette mixes the corners with bilinear weights (`corner_weights`,
+corners in reading order: top-left, top-right, bottom-left, bottom-right). Each cell is what Mix
+makes of the four textures with those weights and the layouts blended ("Blend all"), on a
+cell-sized canvas: styles mixed spherically, layouts averaged with their spread kept
+(`latent.mix`). So a corner cell is that corner texture's reconstruction, and a clicked cell
+opens in Mix as it looks here. `palette` returns the cells, their weights and one sheet image.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from . import latent
+from . import playground as pg
+from .engine import Engine
+from .images import tensor_to_image
+from .latent import Code
+
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+MIN_GRID, MAX_GRID = 2, 8  # cells per side
+MIN_CELL, MAX_CELL = 32, 512  # cell side in pixels
+MAX_PALETTE_PIXELS = 8 * 1024 * 1024  # all the cells together: 5x5 of 512 px; bounded work
+DECODE_BATCH = 8  # cells decoded at once
+GAP = 4  # pixels between cells on the sheet
+GAP_COLOUR = (245, 245, 245)
+
+
+def corner_weights(rows: int, cols: int) -> list[list[float]]:
+    """Bilinear weights (top-left, top-right, bottom-left, bottom-right) of every cell, row by
+    row: each sums to one, and the corner cells are one-hot."""
+    cells = []
+    for r in range(rows):
+        v = r / (rows - 1)
+        for c in range(cols):
+            u = c / (cols - 1)
+            cells.append([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v])
+    return cells
+
+
+def palette_codes(corners: list[Code], weights: list[list[float]],
+                  centre: torch.Tensor) -> Code:
+    """Four codes on one canvas and N weight rows -> one batched Code of the N cells: each the
+    Mix of the corners with its weights, layouts blended (structure (N, C_s, h, w), style
+    (N, D_w))."""
+    cells = [latent.mix(corners, w, structure_from=None, style_centre=centre) for w in weights]
+    return Code(torch.cat([c.structure for c in cells]), torch.cat([c.style for c in cells]),
+                corners[0].size)
+
+
+def sheet(cells: list[Image.Image], cols: int, gap: int = GAP) -> Image.Image:
+    """Cells (all one size) in a grid of `cols` columns, `gap` pixels apart."""
+    w, h = cells[0].size
+    rows = -(-len(cells) // cols)
+    out = Image.new("RGB", (cols * w + (cols - 1) * gap, rows * h + (rows - 1) * gap),
+                    GAP_COLOUR)
+    for i, cell in enumerate(cells):
+        out.paste(cell, ((i % cols) * (w + gap), (i // cols) * (h + gap)))
+    return out
+
+
+def caption(weights: list[float]) -> str:
+    """A cell's weights in per cent, corners in reading order: "56 · 19 · 19 · 6 %"."""
+    return " · ".join(f"{100 * w:.0f}" for w in weights) + " %"
+
+
+def palette(engine: Engine, corners: list, rows=5, cols=5, cell=128,
+            tileable: bool = False) -> tuple[pg.Result, list[Image.Image], list[list[float]]]:
+    """The palette of four corner images (reading order): (the sheet with its recipe, the
+    cells row by row, each cell's corner weights)."""
+    if not isinstance(corners, (list, tuple)) or len(corners) != len(CORNERS):
+        raise ValueError(f"a palette needs four corner images ({', '.join(CORNERS)})")
+    inputs = [pg.loaded(c) for c in corners]
+    rows = pg.whole_number(rows, "rows", MIN_GRID, MAX_GRID)
+    cols = pg.whole_number(cols, "cols", MIN_GRID, MAX_GRID)
+    cell = pg.whole_number(cell, "cell", MIN_CELL, MAX_CELL)
+    tileable = pg.flag(tileable, "tileable")
+    if rows * cols * cell * cell > MAX_PALETTE_PIXELS:
+        raise ValueError(f"{rows}x{cols} cells of {cell} px is more than we make in one go: "
+                         "choose fewer or smaller cells")
+    weights = corner_weights(rows, cols)
+    codes = [engine.code_at(image, (cell, cell)) for image, _ in inputs]
+    batch = palette_codes(codes, weights, engine.model.style_mean)
+    cells = []
+    for first in range(0, len(weights), DECODE_BATCH):
+        part = Code(batch.structure[first:first + DECODE_BATCH],
+                    batch.style[first:first + DECODE_BATCH], batch.size)
+        cells += [tensor_to_image(x) for x in engine.decode_tensor(part, tileable)]
+    recipe = pg.recipe(engine, "palette", [d for _, d in inputs], rows=rows, cols=cols,
+                       cell=cell, tileable=tileable)
+    return pg.Result(sheet(cells, cols), recipe), cells, weights
