@@ -149,8 +149,9 @@ def example_mask(shape: str = "halves", side: int = 512, count: int = 2) -> Imag
     ys, xs = np.mgrid[0:side, 0:side] / side  # [0, 1)
     if shape == "halves":
         labels = (xs >= 0.5).astype(int)
-    elif shape == "quarters":
-        labels = (xs >= 0.5).astype(int) + 2 * (ys >= 0.5).astype(int)
+    elif shape == "quarters":  # four textures: one each; fewer: a checkerboard of them
+        right, bottom = (xs >= 0.5).astype(int), (ys >= 0.5).astype(int)
+        labels = right + 2 * bottom if count == 4 else right + bottom
     elif shape == "disc":
         labels = ((xs - 0.5) ** 2 + (ys - 0.5) ** 2 < 0.3 ** 2).astype(int)
     else:

@@ -171,11 +171,9 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
                     canvas_size=(CANVAS, CANVAS), fixed_canvas=True, height=560,
                     brush=gr.Brush(colors=[_hex(rgb) for _, rgb in paint_ops.MASK_COLOURS],
                                    color_mode="fixed", default_size=32))
-                with gr.Row():
-                    start = gr.Radio(list(paint_ops.MASK_SHAPES), label="Start from a mask",
-                                     elem_id="paint-start")
-                    regions = gr.Slider(1, paint_ops.MAX_TEXTURES, value=2, step=1,
-                                        label="Regions in it")
+                start = gr.Radio(list(paint_ops.MASK_SHAPES), label="Start from a mask",
+                                 info="in the colours of the textures given (at least two)",
+                                 elem_id="paint-start")
             with gr.Column(scale=2):
                 textures = []
                 for first in (0, 2):
@@ -241,11 +239,14 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
                          outputs=[gallery, sheet, made_from])
     gr.on([paint_button.click, softness.release, layout_from.input], **paint_event, **UI)
     paint_examples.load_input_event.then(**paint_event, **UI)
-    def starting_mask(shape, count):
-        return gr.skip() if shape is None else paint_ops.example_mask(shape, CANVAS, count)
+    def starting_mask(shape, *slots):
+        if shape is None:
+            return gr.skip()
+        count = max(2, sum(s is not None for s in slots))
+        return paint_ops.example_mask(shape, CANVAS, count)
 
-    gr.on([start.input, regions.release], starting_mask, [start, regions], canvas,
-          api_visibility="private", queue=False)
+    start.input(starting_mask, [start, *textures], canvas, api_visibility="private",
+                queue=False)
     gr.on([palette_button.click, rows.release, cols.release, cell.release], **palette_event,
           **UI)
     palette_examples.load_input_event.then(**palette_event, **UI)
