@@ -66,13 +66,15 @@ class Engine:
         workers: int = 1,
         threads: int | None = None,
         precision: str | None = None,
-        batch_window_ms: float = 5.0,
+        batch_window_ms: float | None = None,
         max_batch: int = 8,
     ):
         """`workers` model threads (0: each caller runs the model itself, as ZeroGPU needs)
         of `threads` torch threads each (default: all cores
         between them) run every forward pass; decodes of one kind arriving within
-        `batch_window_ms` of each other share a batch of up to `max_batch`. `precision`:
+        `batch_window_ms` of each other share a batch of up to `max_batch` (default: 5 ms on a
+        GPU; none on a CPU, where waiting did not pay: only decodes already queued together
+        share a batch). `precision`:
         "auto" (see `device.autocast_dtype`), "float32" or "bfloat16"."""
         self.device = pick_device(device)
         self.dtype = autocast_dtype(self.device, precision)
@@ -85,6 +87,8 @@ class Engine:
         self._sized: OrderedDict[tuple[str, tuple[int, int]], Code] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        if batch_window_ms is None:
+            batch_window_ms = 5.0 if self.device.type == "cuda" else 0.0
         self.workers = ModelWorkers(workers, threads, batch_window_ms / 1000, max_batch)
 
     def autocast(self):
