@@ -555,9 +555,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", help="folder or Hub repo_id[@revision] (default: "
                                      "$ARTVAE_WEIGHTS, else the bundled checkpoint)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
-    p.add_argument("--concurrency", type=int, default=8,
-                   help="requests handled at once (default 8); their model work goes to the "
-                        "model workers, where decodes of one kind share a batch; others queue")
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="requests handled at once (default 2: more only contended for the "
+                        "CPU here); their model work goes to the model workers; others queue")
     p.add_argument("--queue-size", type=int, default=64,
                    help="requests that may wait (default 64); beyond that a client is told "
                         "the queue is full")
@@ -567,9 +567,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "pass the CPU cores")
     p.add_argument("--threads", type=int,
                    help="torch threads per model worker (default: the cores / workers)")
-    p.add_argument("--batch-window-ms", type=float, default=5.0,
+    p.add_argument("--batch-window-ms", type=float,
                    help="how long a decode waits for others of its kind to batch with "
-                        "(default 5; 0: no waiting)")
+                        "(default 5 on a GPU, 0 on a CPU: only decodes already queued "
+                        "together share a batch)")
     p.add_argument("--max-batch", type=int, default=8, help="decodes in one batch (default 8)")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
                    help="inference precision (default: $ARTVAE_PRECISION, else auto: bf16 on "

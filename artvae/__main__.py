@@ -55,6 +55,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
         print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
         return
+    if args.canvas:
+        import json
+
+        from .bench import bench_canvas
+
+        engine = Engine(args.weights, args.device)
+        for side in sorted(args.canvas):
+            print(json.dumps(bench_canvas(engine, side)))
+        return
     run(Engine(args.weights, args.device), as_json=args.json, repeats=args.repeats,
         sample_sides=args.sample)
 
@@ -156,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, nargs="+", metavar="PX",
                    help="also time one tileable sample of PX x PX (prior and fast) and the peak "
                         "memory, e.g. --sample 512 2048")
+    p.add_argument("--canvas", type=int, nargs="+", metavar="PX",
+                   help="instead, time a tileable Blend on PX x PX canvases and the peak "
+                        "memory, e.g. --canvas 2048 (one side per process for a clean peak)")
     p.add_argument("--http", metavar="URL",
                    help="instead, time the running app's /blend over HTTP (see --images)")
     p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],

@@ -8,9 +8,11 @@ It is a benchmark to report, not a test: timings on a shared machine vary.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -78,6 +80,24 @@ def bench_sample(engine: Engine, side: int) -> dict:
     result.update(peak_rss_mb=round(peak / 1024, 1),
                   peak_rss_growth_mb=round((peak - before) / 1024, 1))
     return result
+
+
+def bench_canvas(engine: Engine, side: int, repeats: int = 2) -> dict:
+    """Wall times of a tileable Blend of two examples on a side x side canvas (the decode a
+    person waits for at the largest sizes), and the process's peak memory; run it in a fresh
+    process, smallest side first, for the peak to mean anything."""
+    a, b = (str(Path(__file__).resolve().parent.parent / "examples" / f"{n}.png")
+            for n in ("bricks", "wood"))
+    engine.blend(a, b, 0.5, tileable=True)  # encodings cached, kernels warm
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        engine.blend(a, b, 0.3 + 0.1 * i, tileable=True, size=(side, side))
+        seconds.append(round(time.perf_counter() - start, 2))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"side": side, "blend_tileable_seconds": seconds, "peak_rss_mb": round(peak / 1024),
+            "rss_before_mb": round(before / 1024), "load_average": os.getloadavg()[0]}
 
 
 def _blend_over_http(http, files: list[dict], t: float) -> bytes:

@@ -29,6 +29,7 @@ RowFn = Callable[[int, int], torch.Tensor]  # (a, b) -> rows a..b-1 of some (B, 
 
 
 def _band_rows(channels: int, width: int) -> int:
+    """Rows per band of a map `width` wide with `channels` (times the batch) channels."""
     return max(4, BAND_ELEMENTS // max(1, channels * width))
 
 
@@ -40,35 +41,39 @@ def _bands(height: int, rows: int):
 
 def _window(rows: RowFn, r0: int, r1: int, height: int, tileable: bool) -> torch.Tensor:
     """Rows r0..r1-1 of a map `height` rows tall, given by `rows(a, b)` for 0 <= a < b <=
-    height; rows outside wrap around (tileable) or are zeros (the convs' zero padding)."""
-    if r0 >= 0 and r1 <= height:
-        return rows(r0, r1)
-    if not tileable:
-        inner = rows(max(r0, 0), min(r1, height))
-        return F.pad(inner, (0, 0, max(0, -r0), max(0, r1 - height)))
+    height, with one more column on each side: rows and columns outside wrap around (tileable)
+    or are zeros (the convs' zero padding). (B, C, r1-r0, W+2), channels-last, made with one
+    copy (F.pad's circular mode would return a channels-first copy: two layout changes)."""
     pieces, r = [], r0
-    while r < r1:  # contiguous runs of r mod height
-        start = r % height
-        n = min(r1 - r, height - start)
-        pieces.append(rows(start, start + n))
+    while r < r1:  # runs of rows inside the map (mod height when tileable)
+        if tileable:
+            start = r % height
+            n = min(r1 - r, height - start)
+            pieces.append((r - r0, rows(start, start + n)))
+        elif r < 0:
+            n = min(r1, 0) - r
+        elif r >= height:
+            n = r1 - r
+        else:
+            n = min(r1, height) - r
+            pieces.append((r - r0, rows(r, r + n)))
         r += n
-    return torch.cat(pieces, dim=2)
-
-
-def _conv_cols(window: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-               tileable: bool) -> torch.Tensor:
-    """A 3x3 (or 2x2-phase) conv over a window that already has its row halo: the columns are
-    padded by one here, circularly or with zeros."""
+    first = pieces[0][1]
+    b, c, _, w = first.shape
+    window = first.new_empty((b, c, r1 - r0, w + 2)).contiguous(memory_format=torch.channels_last)
+    if not tileable:
+        window.zero_()
+    for at, piece in pieces:
+        window[:, :, at:at + piece.shape[2], 1:w + 1] = piece
     if tileable:
-        return F.conv2d(F.pad(window, (1, 1, 0, 0), mode="circular"), weight, bias)
-    return F.conv2d(window, weight, bias, padding=(0, 1))
+        window[..., 0], window[..., w + 1] = window[..., w], window[..., 1]
+    return window
 
 
 def _conv_band(conv: Conv, act: RowFn, a: int, b: int, height: int,
                tileable: bool) -> torch.Tensor:
     """Rows a..b-1 of conv(act map), a 3x3 conv with stride 1."""
-    window = _window(act, a - 1, b + 1, height, tileable)
-    return _conv_cols(window, conv.weight, conv.bias, tileable)
+    return F.conv2d(_window(act, a - 1, b + 1, height, tileable), conv.weight, conv.bias)
 
 
 def _phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
@@ -88,14 +93,17 @@ def _upconv_band(conv: Conv, kernels: list[torch.Tensor], act: RowFn, a: int, b:
                  height: int, tileable: bool) -> torch.Tensor:
     """Rows 2a..2b-1 of conv(nearest_upsample_2x(act map)), from rows a-1..b of the small map:
     (B, O, 2(b-a), 2W)."""
-    window = _window(act, a - 1, b + 1, height, tileable)  # (B, I, b-a+2, W)
-    window = (F.pad(window, (1, 1, 0, 0), mode="circular") if tileable
-              else F.pad(window, (1, 1, 0, 0)))
+    window = _window(act, a - 1, b + 1, height, tileable)  # (B, I, b-a+2, W+2)
     n, w = b - a, window.shape[-1] - 2
-    phases = [F.conv2d(window[:, :, p:p + n + 1, q:q + w + 1], k, conv.bias)
-              for (p, q), k in zip(((0, 0), (0, 1), (1, 0), (1, 1)), kernels, strict=True)]
-    stacked = torch.stack(phases, dim=2).flatten(1, 2)  # (B, 4O, n, W): channel o*4 + 2p + q
-    return F.pixel_shuffle(stacked, 2)
+    out = None
+    for (p, q), k in zip(((0, 0), (0, 1), (1, 0), (1, 1)), kernels, strict=True):
+        # rows sliced before the conv (still channels-last), columns after: no input copy
+        phase = F.conv2d(window[:, :, p:p + n + 1], k, conv.bias)[..., q:q + w]  # (B, O, n, W)
+        if out is None:
+            out = phase.new_empty((*phase.shape[:2], 2 * n, 2 * w)).contiguous(
+                memory_format=torch.channels_last)
+        out[:, :, p::2, q::2] = phase  # output row 2i + p, column 2j + q
+    return out
 
 
 def _resize_rows(x: torch.Tensor, a: int, b: int, height: int, width: int) -> torch.Tensor:
@@ -124,7 +132,8 @@ def _modulation(film: torch.nn.Conv2d, part: int, parts: int, style: torch.Tenso
     c = film.out_channels // parts
     weight = film.weight[part * c:(part + 1) * c]
     bias = film.bias[part * c:(part + 1) * c]
-    style = style[:, :, None, None] if style.dim() == 2 else style
+    if style.dim() == 2:  # a plain matrix product (a 1x1 conv on a 1x1 map takes a slow path)
+        return list(F.linear(style, weight.flatten(1), bias)[:, :, None, None].chunk(2, dim=1))
     style = _resize_rows(style, a, b, height, width)
     return list(F.conv2d(style, weight, bias).chunk(2, dim=1))
 
@@ -133,7 +142,7 @@ def _group_stats(x: torch.Tensor, groups: int, eps: float) -> tuple[torch.Tensor
     """Per-channel (B, C, 1, 1) mean and 1/std of x's group, over the whole map, read in bands
     (two passes: the mean, then the spread around it, as GroupNorm computes it)."""
     b, c, h, w = x.shape
-    rows = _band_rows(c, w)
+    rows = _band_rows(b * c, w)
     count = (c // groups) * h * w
     total = x.new_zeros(b, c, dtype=torch.float32)
     for a, e in _bands(h, rows):
@@ -168,8 +177,8 @@ def _normed(norm: torch.nn.GroupNorm, x: torch.Tensor) -> Callable:
 def _resblock(block: ResBlock, x: torch.Tensor, style: torch.Tensor,
               tileable: bool) -> torch.Tensor:
     """x + conv2(act(norm2(conv1(act(norm1(x)))))), band by band; x is updated in place."""
-    _, c, height, width = x.shape
-    rows = _band_rows(c, width)
+    batch, c, height, width = x.shape
+    rows = _band_rows(batch * c, width)
 
     def modulated(norm_rows: Callable, part: int) -> RowFn:
         def act(a: int, b: int) -> torch.Tensor:
@@ -180,12 +189,8 @@ def _resblock(block: ResBlock, x: torch.Tensor, style: torch.Tensor,
         return act
 
     first = modulated(_normed(block.norm1, x), 0)
-    h = None
-    for a, b in _bands(height, rows):
-        out = _conv_band(block.conv1, first, a, b, height, tileable)
-        if h is None:
-            h = x.new_empty(x.shape, dtype=out.dtype)
-        h[:, :, a:b] = out
+    h = _map((height, width), lambda a, b: _conv_band(block.conv1, first, a, b, height,
+                                                      tileable), height, rows)
     second = modulated(_normed(block.norm2, h), 1)
     for a, b in _bands(height, rows):
         x[:, :, a:b] += _conv_band(block.conv2, second, a, b, height, tileable)
@@ -195,6 +200,8 @@ def _resblock(block: ResBlock, x: torch.Tensor, style: torch.Tensor,
 def _map(shape: tuple[int, ...], band: Callable[[int, int], torch.Tensor], height: int,
          rows: int, scale: int = 1) -> torch.Tensor:
     """A whole map made band by band: `band(a, b)` gives its rows scale*a .. scale*b - 1."""
+    if rows >= height:  # one band: the map itself, no copy
+        return band(0, height)
     out = None
     for a, b in _bands(height, rows):
         piece = band(a, b)
@@ -212,7 +219,7 @@ def decode(decoder: Decoder, structure: torch.Tensor, style: torch.Tensor,
     h8, w8 = structure.shape[-2:]
     source = lambda a, b: structure[:, :, a:b]  # noqa: E731 - the stem reads the map as it is
     x = _map((h8, w8), lambda a, b: _conv_band(decoder.stem, source, a, b, h8, tileable),
-             h8, _band_rows(decoder.stem.out_channels, w8))
+             h8, _band_rows(len(structure) * decoder.stem.out_channels, w8))
     for block in decoder.blocks8:
         x = _resblock(block, x, style, tileable)
     x4 = _upsampled(decoder.up4, x, tileable)
@@ -229,7 +236,7 @@ def _upsampled(conv: Conv, x: torch.Tensor, tileable: bool) -> torch.Tensor:
     rows = lambda a, b: x[:, :, a:b]  # noqa: E731
     return _map((2 * h, 2 * w),
                 lambda a, b: _upconv_band(conv, kernels, rows, a, b, h, tileable), h,
-                max(1, _band_rows(conv.out_channels, 2 * w) // 2), scale=2)
+                max(1, _band_rows(len(x) * conv.out_channels, 2 * w) // 2), scale=2)
 
 
 def _last_stage(decoder: Decoder, x4: torch.Tensor, style: torch.Tensor,
@@ -251,8 +258,7 @@ def _last_stage(decoder: Decoder, x4: torch.Tensor, style: torch.Tensor,
 
     def image_rows(a: int, b: int) -> torch.Tensor:  # 1/2-resolution rows a..b-1 -> pixels
         window = _window(act2, a - 1, b + 1, h2, tileable)
-        return F.pixel_shuffle(_conv_cols(window, decoder.out.weight, decoder.out.bias,
-                                          tileable), 2)
+        return F.pixel_shuffle(F.conv2d(window, decoder.out.weight, decoder.out.bias), 2)
 
-    rows = max(2, _band_rows(2 * decoder.up2.out_channels, w2))
+    rows = max(2, _band_rows(len(x4) * 2 * decoder.up2.out_channels, w2))
     return _map((2 * h2, 2 * w2), image_rows, h2, rows, scale=2)

@@ -75,3 +75,28 @@ def test_no_workers_runs_calls_inline_in_the_callers_thread():
     workers = ModelWorkers(workers=0)
     assert workers.call(threading.get_ident) == threading.get_ident()
     assert workers.batched("k", lambda items: [x * 2 for x in items], 21) == 42
+
+
+def test_bench_canvas_times_a_tileable_blend_and_reports_peak_memory():
+    from artvae.bench import bench_canvas
+
+    engine = Engine(model=ArtVAE(ModelConfig.tiny()), device="cpu")
+    result = bench_canvas(engine, 64, repeats=1)
+    assert result["side"] == 64 and len(result["blend_tileable_seconds"]) == 1
+    assert result["peak_rss_mb"] >= result["rss_before_mb"] > 0
+
+
+def test_load_benchmark_mixes_endpoints_with_fresh_parameters():
+    import itertools
+    import random
+
+    from artvae.loadtest import _quantile, _requests
+
+    files = [{"path": str(i)} for i in range(4)]
+    calls = list(itertools.islice(_requests(files, itertools.count(), random.Random(0)), 400))
+    kinds = [k for k, _ in calls]
+    assert (kinds.count("blend"), kinds.count("encode"), kinds.count("sample")) == (200, 100, 100)
+    ts = [data[2] for k, data in calls if k == "blend"]
+    seeds = [data[0] for k, data in calls if k == "sample"]
+    assert len(set(ts)) == len(ts) and len(set(seeds)) == len(seeds)  # no result repeats
+    assert _quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95) == 10
