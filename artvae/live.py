@@ -35,7 +35,8 @@ FRAME_BUDGET_S = 0.15  # a moving slider's frame: with the page's own overhead, 
 
 # The page's look for views, given to `launch(css=...)`: the result and its tiled preview side
 # by side, stacked on a narrow screen; the tiles are the result as a repeating background.
-# Galleries fit as many columns as the screen has room for (Gradio's are fixed).
+# Galleries fit as many columns as the screen has room for, and only their pictures' height
+# (Gradio's have a fixed column count and height).
 CSS = """
 .artvae-view { display: flex; flex-wrap: wrap; gap: 12px; }
 .artvae-view figure { flex: 1 1 240px; max-width: 420px; margin: 0; }
@@ -46,6 +47,7 @@ CSS = """
 .artvae-empty { padding: 48px 12px; text-align: center; opacity: 0.7; }
 .artvae-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(min(140px, 30%), 1fr)) !important; }
+.artvae-gallery .grid-wrap { min-height: 0 !important; max-height: none !important; }
 """
 
 
