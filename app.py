@@ -64,11 +64,19 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
     # ---- results, each made once per settings (inputs arrive unprocessed: the same checks
     # as the web API apply) -----------------------------------------------------------------
+    def fetch(key: tuple, make, shrink: int = 1):
+        """(result, JPEG URL) of `make(shrink)`, kept by `key` and `shrink`; None for a
+        smaller frame whose full result has already been asked for (by the slider's release:
+        a move that reaches the server after it would only slow that down)."""
+        if shrink > 1 and renders.has((*key, 1)):
+            return None
+        return renders.get((*key, shrink), lambda: make(shrink))
+
     def encode_made(image, tileable):
         if image is None:
             raise Waiting("Upload a texture or pick an example.")
         path = uploaded(image, "Texture")
-        return renders.get(("encode", path, tileable), lambda: pg.encode(engine, path, tileable))
+        return fetch(("encode", path, tileable), lambda _: pg.encode(engine, path, tileable))
 
     def mix_made(images, weights, layout, size, tileable, shrink=1):
         filled = [i for i, im in enumerate(images) if im is not None]
@@ -83,30 +91,34 @@ def build_demo(engine: Engine) -> gr.Blocks:
         paths = tuple(uploaded(images[i], f"Texture {i + 1}") for i in filled)
         chosen = tuple(weights[i] for i in filled)
         busy(size)
-        return renders.get(("mix", paths, chosen, structure_from, size, tileable, shrink),
-                           lambda: pg.mix(engine, list(paths), list(chosen), structure_from,
-                                          size, tileable, shrink))
+        return fetch(("mix", paths, chosen, structure_from, size, tileable),
+                     lambda k: pg.mix(engine, list(paths), list(chosen), structure_from, size,
+                                      tileable, k), shrink)
 
     def blend_made(a, b, t, mode, ramp, size, tileable, shrink=1):
         if a is None or b is None:
             raise Waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
         a, b = uploaded(a, "A"), uploaded(b, "B")
         busy(size)
-        return renders.get(("blend", a, b, t, mode, ramp, size, tileable, shrink),
-                           lambda: pg.blend(engine, a, b, t, mode, ramp, size, tileable, shrink))
+        return fetch(("blend", a, b, t, mode, ramp, size, tileable),
+                     lambda k: pg.blend(engine, a, b, t, mode, ramp, size, tileable, k), shrink)
 
     def sample_made(seed, temperature, size, tileable, offsets=(), shrink=1):
         offsets = tuple(offsets) if any(offsets) else None  # all zero: the seed's own style
         busy(size)
-        return renders.get(("sample", seed, temperature, size, tileable, offsets, shrink),
-                           lambda: pg.sample(engine, seed, size, tileable, temperature,
-                                             offsets=None if offsets is None else list(offsets),
-                                             shrink=shrink))
+        return fetch(("sample", seed, temperature, size, tileable, offsets),
+                     lambda k: pg.sample(engine, seed, size, tileable, temperature,
+                                         offsets=None if offsets is None else list(offsets),
+                                         shrink=k), shrink)
 
     def preview(size) -> int:
         """How much smaller a moving slider's frames are made (see `live.Renders`)."""
         side = size if isinstance(size, (int, float)) and size > 0 else 512
         return renders.shrink_for(int(side) ** 2)
+
+    def moving(made) -> str:
+        """The view of a frame made while a slider moves (a `fetch` answer)."""
+        return gr.skip() if made is None else live.view(*made, False)
 
     def gallery_made(seed, temperature, size, tileable) -> list:
         seed = pg.whole_number(seed, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
@@ -127,15 +139,15 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return live.view(result, url, True), result
 
     def mix_live(*values):
-        return live.view(*mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS],
-                                   *values[2 * SLOTS:], preview(values[-2])), False)
+        return moving(mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS], *values[2 * SLOTS:],
+                               preview(values[-2])))
 
     def blend_ui(*values):
         result, url = blend_made(*values)
         return live.view(result, url, True), result
 
     def blend_live(*values):
-        return live.view(*blend_made(*values, preview(values[-2])), False)
+        return moving(blend_made(*values, preview(values[-2])))
 
     def explore_ui(shown, selected, temperature, size, tileable, *offsets):
         """The gallery of EXPLORE_COUNT samples from `shown`'s seed (sent again only when it
@@ -149,8 +161,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return pictures, key, live.view(result, url, True), result
 
     def explore_live(_shown, selected, temperature, size, tileable, *offsets):
-        return live.view(*sample_made(selected, temperature, size, tileable, offsets,
-                                      preview(size)), False)
+        return moving(sample_made(selected, temperature, size, tileable, offsets,
+                                  preview(size)))
 
     def morph_ui(a, b, mode, ramp, size, tileable, steps, fps, ping_pong):
         progress = gr.Progress()

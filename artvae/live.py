@@ -102,6 +102,11 @@ class Renders:
         self._lock = threading.Lock()
         self._seconds_per_pixel = 0.0  # recent pace, a moving average; 0 until a result is made
 
+    def has(self, key: Hashable) -> bool:
+        """Whether `key`'s result is kept or being made."""
+        with self._lock:
+            return key in self._done or key in self._running
+
     def shrink_for(self, pixels: int) -> int:
         """How many times smaller (1, 2, 4 or 8) a result of `pixels` must be made to take at
         most FRAME_BUDGET_S at the recent pace."""
