@@ -102,6 +102,11 @@ class Renders:
         self._lock = threading.Lock()
         self._seconds_per_pixel = 0.0  # recent pace, a moving average; 0 until a result is made
 
+    def reset_pace(self) -> None:
+        """Forget the pace measured so far (the first results after start-up also pay for
+        loading the model's kernels: they are no guide to a slider's frames)."""
+        self._seconds_per_pixel = 0.0
+
     def has(self, key: Hashable) -> bool:
         """Whether `key`'s result is kept or being made."""
         with self._lock:
