@@ -238,7 +238,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
     # ---- layout ---------------------------------------------------------------------------------
     def texture(label: str, elem_id: str, height: int = 240, value=None) -> gr.Image:
         return gr.Image(value, label=label, type="filepath", sources=["upload", "clipboard"],
-                        height=height, elem_id=elem_id)
+                        height=height, elem_id=elem_id, min_width=140)  # two abreast on a phone
 
     def results(name: str, elem_id: str, empty: str) -> tuple:
         """A tab's result view, its settled result (for the download) and the download."""
