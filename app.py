@@ -13,6 +13,13 @@ endpoints, `/encode(image)`, `/blend(image_a, image_b, t)`, `/mix(images, weight
 is private. Anything a person can fix comes back as a `gr.Error` saying how.
 """
 
+import os
+
+# Before torch loads OpenMP: its threads sleep instead of spinning while they wait. On a CPU
+# shared with other work, spinning threads wait for each other's lost time slices: a 512 px
+# blend took 764 ms with spinning and 314 ms without, on 2 cores at load average 8-10.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import functools
 import logging
@@ -66,11 +73,19 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
     # ---- results, each made once per settings (inputs arrive unprocessed: the same checks
     # as the web API apply) -----------------------------------------------------------------
+    def fetch(key: tuple, make, shrink: int = 1):
+        """(result, JPEG URL) of `make(shrink)`, kept by `key` and `shrink`; None for a
+        smaller frame whose full result has already been asked for (by the slider's release:
+        a move that reaches the server after it would only slow that down)."""
+        if shrink > 1 and renders.has((*key, 1)):
+            return None
+        return renders.get((*key, shrink), lambda: make(shrink))
+
     def encode_made(image, tileable):
         if image is None:
             raise Waiting("Upload a texture or pick an example.")
         path = uploaded(image, "Texture")
-        return renders.get(("encode", path, tileable), lambda: pg.encode(engine, path, tileable))
+        return fetch(("encode", path, tileable), lambda _: pg.encode(engine, path, tileable))
 
     def mix_made(images, weights, layout, size, tileable, shrink=1):
         filled = [i for i, im in enumerate(images) if im is not None]
@@ -85,30 +100,34 @@ def build_demo(engine: Engine) -> gr.Blocks:
         paths = tuple(uploaded(images[i], f"Texture {i + 1}") for i in filled)
         chosen = tuple(weights[i] for i in filled)
         busy(size)
-        return renders.get(("mix", paths, chosen, structure_from, size, tileable, shrink),
-                           lambda: pg.mix(engine, list(paths), list(chosen), structure_from,
-                                          size, tileable, shrink))
+        return fetch(("mix", paths, chosen, structure_from, size, tileable),
+                     lambda k: pg.mix(engine, list(paths), list(chosen), structure_from, size,
+                                      tileable, k), shrink)
 
     def blend_made(a, b, t, mode, ramp, size, tileable, shrink=1):
         if a is None or b is None:
             raise Waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
         a, b = uploaded(a, "A"), uploaded(b, "B")
         busy(size)
-        return renders.get(("blend", a, b, t, mode, ramp, size, tileable, shrink),
-                           lambda: pg.blend(engine, a, b, t, mode, ramp, size, tileable, shrink))
+        return fetch(("blend", a, b, t, mode, ramp, size, tileable),
+                     lambda k: pg.blend(engine, a, b, t, mode, ramp, size, tileable, k), shrink)
 
     def sample_made(seed, temperature, size, tileable, offsets=(), shrink=1):
         offsets = tuple(offsets) if any(offsets) else None  # all zero: the seed's own style
         busy(size)
-        return renders.get(("sample", seed, temperature, size, tileable, offsets, shrink),
-                           lambda: pg.sample(engine, seed, size, tileable, temperature,
-                                             offsets=None if offsets is None else list(offsets),
-                                             shrink=shrink))
+        return fetch(("sample", seed, temperature, size, tileable, offsets),
+                     lambda k: pg.sample(engine, seed, size, tileable, temperature,
+                                         offsets=None if offsets is None else list(offsets),
+                                         shrink=k), shrink)
 
     def preview(size) -> int:
         """How much smaller a moving slider's frames are made (see `live.Renders`)."""
         side = size if isinstance(size, (int, float)) and size > 0 else 512
         return renders.shrink_for(int(side) ** 2)
+
+    def moving(made) -> str:
+        """The view of a frame made while a slider moves (a `fetch` answer)."""
+        return gr.skip() if made is None else live.view(*made, False)
 
     def gallery_made(seed, temperature, size, tileable) -> list:
         seed = pg.whole_number(seed, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
@@ -129,15 +148,15 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return live.view(result, url, True), result
 
     def mix_live(*values):
-        return live.view(*mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS],
-                                   *values[2 * SLOTS:], preview(values[-2])), False)
+        return moving(mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS], *values[2 * SLOTS:],
+                               preview(values[-2])))
 
     def blend_ui(*values):
         result, url = blend_made(*values)
         return live.view(result, url, True), result
 
     def blend_live(*values):
-        return live.view(*blend_made(*values, preview(values[-2])), False)
+        return moving(blend_made(*values, preview(values[-2])))
 
     def explore_ui(shown, selected, temperature, size, tileable, *offsets):
         """The gallery of EXPLORE_COUNT samples from `shown`'s seed (sent again only when it
@@ -151,8 +170,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return pictures, key, live.view(result, url, True), result
 
     def explore_live(_shown, selected, temperature, size, tileable, *offsets):
-        return live.view(*sample_made(selected, temperature, size, tileable, offsets,
-                                      preview(size)), False)
+        return moving(sample_made(selected, temperature, size, tileable, offsets,
+                                  preview(size)))
 
     def morph_ui(a, b, mode, ramp, size, tileable, steps, fps, ping_pong):
         progress = gr.Progress()
@@ -207,6 +226,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                               False)
         first["blend"] = blend_ui(bricks, wood, 0.5, "full", "left-right", 512, False)
     first["explore"] = explore_ui([], 0, 1.0, 512, False, *[0.0] * directions)
+    renders.reset_pace()
 
     def initial(name: str, i: int, empty=None):
         return first[name][i] if name in first else empty
@@ -220,7 +240,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
     # ---- layout ---------------------------------------------------------------------------------
     def texture(label: str, elem_id: str, height: int = 240, value=None) -> gr.Image:
         return gr.Image(value, label=label, type="filepath", sources=["upload", "clipboard"],
-                        height=height, elem_id=elem_id)
+                        height=height, elem_id=elem_id, min_width=140)  # two abreast on a phone
 
     def results(name: str, elem_id: str, empty: str) -> tuple:
         """A tab's result view, its settled result (for the download) and the download."""

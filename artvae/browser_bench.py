@@ -2,8 +2,10 @@
 
 Starts `python app.py` on a free loopback port, opens it in Debian's Chromium (driven by
 Playwright; no browser is downloaded), and drags the Blend tab's `t` slider back and forth as a
-hand does: about 25 moves over 1.5 s, then a release. The page records, with a
-MutationObserver, the moment each new result image is decoded and painted. Two figures come
+hand does: 25 moves 60 ms apart, then a release, each drag ending on a value that no earlier
+drag showed at full size (the app keeps recent results: a revisit would not measure making
+one). The page records, with a MutationObserver, the moment each new result image is decoded
+and painted. Two figures come
 out: milliseconds from the mouse release to the release's own final image on screen (p50, p95
 over the rounds), and the images shown per second while the slider was being dragged. It is a
 benchmark to report, not a test: a shared CPU makes these figures drift.
@@ -41,7 +43,7 @@ OBSERVER = """() => {
     const img = view && view.querySelector('img');
     if (!img || img.src + view.dataset.final === last) return;
     last = img.src + view.dataset.final;  // a release may settle on the image its drag showed
-    const frame = {final: view.dataset.final === '1',
+    const frame = {final: view.dataset.final === '1', size: view.dataset.size,
                    settings: JSON.parse(view.dataset.settings)};
     img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
       frame.at = performance.now(); window.artvaeFrames.push(frame); }));
@@ -88,9 +90,9 @@ def serving(*args: str):
             proc.wait()
 
 
-def _drag(page, to: float, moves: int, pause_ms: int) -> float:
-    """Drag the t slider from where it is to `to` in `moves` steps, `pause_ms` apart, and let
-    go. Returns the value the slider shows after the release."""
+def _drag(page, to: float, moves: int, pause_ms: int, avoid: set[float]) -> float:
+    """Drag the t slider from where it is to `to` in `moves` steps, `pause_ms` apart, on past
+    any value in `avoid` (towards the middle), and let go. Returns the value it shows then."""
     track = page.locator("#blend-t input[type=range]")
     track.scroll_into_view_if_needed()
     box = track.bounding_box()
@@ -99,7 +101,15 @@ def _drag(page, to: float, moves: int, pause_ms: int) -> float:
     page.mouse.move(box["x"] + box["width"] * start, y)
     page.mouse.down()
     for i in range(1, moves + 1):
-        page.mouse.move(box["x"] + box["width"] * (start + (to - start) * i / moves), y)
+        x = box["x"] + box["width"] * (start + (to - start) * i / moves)
+        page.mouse.move(x, y)
+        page.wait_for_timeout(pause_ms)
+    step = box["width"] / 200 * (1 if to < 0.5 else -1)  # half a slider step
+    for _ in range(40):
+        if float(track.input_value()) not in avoid:
+            break
+        x += step
+        page.mouse.move(x, y)
         page.wait_for_timeout(pause_ms)
     page.mouse.up()
     return float(track.input_value())
@@ -115,7 +125,7 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
     """Drag the Blend slider `rounds` times on the page at `url` (see the module docstring)."""
     from playwright.sync_api import sync_playwright
 
-    latencies, rates, frames_during = [], [], []
+    latencies, rates, frames_during, revisits = [], [], [], 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -125,9 +135,10 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
         page.wait_for_selector('#blend-result .artvae-view[data-final="1"] img')
         size = page.locator("#blend-result .artvae-view").get_attribute("data-size")
         page.evaluate(OBSERVER)
+        made = set()  # t values already shown at full size: the app keeps those
         for i in range(rounds):
             page.evaluate("window.artvaeFrames = []")
-            value = _drag(page, 0.9 if i % 2 == 0 else 0.1, moves, pause_ms)
+            value = _drag(page, 0.9 if i % 2 == 0 else 0.1, moves, pause_ms, made)
             page.wait_for_function(
                 "t => window.artvaeFrames.some(f => f.final && f.at > window.artvaeUp"
                 " && Math.abs(f.settings.t - t) < 1e-6)", arg=value)
@@ -136,6 +147,8 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
             final = next(f for f in frames if f["final"] and f["at"] > up
                          and abs(f["settings"]["t"] - value) < 1e-6)
             latencies.append(final["at"] - up)
+            revisits += value in made
+            made |= {f["settings"]["t"] for f in frames if f["size"] == size}
             during = sum(1 for f in frames if down < f["at"] <= up)
             frames_during.append(during)
             rates.append(during / ((up - down) / 1000))
@@ -149,6 +162,7 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
         "drag_updates_per_s": {"median": round(statistics.median(rates), 2),
                                "all": [round(x, 2) for x in rates]},
         "frames_while_dragging": frames_during,
+        "releases_on_a_value_made_in_an_earlier_drag": revisits,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 

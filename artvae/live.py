@@ -35,7 +35,8 @@ FRAME_BUDGET_S = 0.15  # a moving slider's frame: with the page's own overhead, 
 
 # The page's look for views, given to `launch(css=...)`: the result and its tiled preview side
 # by side, stacked on a narrow screen; the tiles are the result as a repeating background.
-# Galleries fit as many columns as the screen has room for (Gradio's are fixed).
+# Galleries fit as many columns as the screen has room for, and only their pictures' height
+# (Gradio's have a fixed column count and height).
 CSS = """
 .artvae-view { display: flex; flex-wrap: wrap; gap: 12px; }
 .artvae-view figure { flex: 1 1 240px; max-width: 420px; margin: 0; }
@@ -46,6 +47,7 @@ CSS = """
 .artvae-empty { padding: 48px 12px; text-align: center; opacity: 0.7; }
 .artvae-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(min(140px, 30%), 1fr)) !important; }
+.artvae-gallery .grid-wrap { min-height: 0 !important; max-height: none !important; }
 """
 
 
@@ -99,6 +101,16 @@ class Renders:
         self._running: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
         self._seconds_per_pixel = 0.0  # recent pace, a moving average; 0 until a result is made
+
+    def reset_pace(self) -> None:
+        """Forget the pace measured so far (the first results after start-up also pay for
+        loading the model's kernels: they are no guide to a slider's frames)."""
+        self._seconds_per_pixel = 0.0
+
+    def has(self, key: Hashable) -> bool:
+        """Whether `key`'s result is kept or being made."""
+        with self._lock:
+            return key in self._done or key in self._running
 
     def shrink_for(self, pixels: int) -> int:
         """How many times smaller (1, 2, 4 or 8) a result of `pixels` must be made to take at

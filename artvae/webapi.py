@@ -115,10 +115,12 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
         return file_out(folder.save(r)), r.recipe
 
     def sample(seed: int, size: int = 512, tileable: bool = False, temperature: float = 1.0,
-               coords: list[float] | None = None, fast: bool = False) -> tuple[ImageFile, dict]:
-        """A texture from a seed; coords set its style along the principal directions; fast:
-        a random-phase layout instead of the learned prior's."""
-        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast)
+               coords: list[float] | None = None, fast: bool = False,
+               offsets: list[float] | None = None) -> tuple[ImageFile, dict]:
+        """A texture from a seed; coords set its style along the principal directions, offsets
+        move the seed's own style along them (its layout stays); fast: a random-phase layout
+        instead of the learned prior's."""
+        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast, offsets)
         return file_out(folder.save(r)), r.recipe
 
     def variations(image: ImageFile, seed: int = 0, strength: float = 0.6,

@@ -109,6 +109,15 @@ def test_sample_takes_style_coordinates(client):
     assert Image.open(image).size == (64, 64) and recipe["coords"] == [1.0, -0.5]
 
 
+def test_sample_offsets_are_in_the_recipe_and_restore_to_the_sliders(client):
+    image, recipe = client.predict(3, size=64, offsets=[0.5, -1.0], api_name="/sample")
+    assert Image.open(image).size == (64, 64) and recipe["offsets"] == [0.5, -1.0]
+    controls = restored_controls(restore_settings(read_recipe(image), {}), "w", slots=4,
+                                 directions=3)
+    assert controls["tab"] == "explore" and controls["seed"] == 3
+    assert controls["coords"] == [0.5, -1.0, 0.0]
+
+
 def test_concurrent_callers_are_all_answered(app_url):
     def call(i: int) -> dict:
         client = Client(app_url, verbose=False)
