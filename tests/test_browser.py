@@ -176,6 +176,17 @@ def test_explore_gallery_has_eight_samples_and_clicking_one_picks_it(page):
     wait_for_result(page, "explore-result", "s.seed !== 3")
 
 
+def test_explore_temperature_remakes_the_pick_and_then_the_gallery(page):
+    open_tab(page, "Explore")
+    page.locator("#explore-gallery img").nth(1).click()
+    wait_for_result(page, "explore-result", "s.seed === 1")
+    first = src(page, "explore-gallery")
+    drag_slider(page, "explore-temperature", 0.9)
+    settings = wait_for_result(page, "explore-result", "s.temperature > 1.5")
+    assert settings["seed"] == 1  # the pick stays picked
+    wait_for_new_image(page, "explore-gallery", first)
+
+
 def test_explore_sends_the_picked_sample_to_blend(page):
     open_tab(page, "Explore")
     page.locator("#explore-gallery img").nth(2).click()
