@@ -227,3 +227,13 @@ def test_restore_a_png_made_here_brings_its_settings_back(page, client, tmp_path
     assert page.get_by_role("tab", name="Blend", selected=True).is_visible()
     assert page.locator("#blend-t input[type=number]").input_value() == "0.3"
     assert page.get_by_text("Restored the settings of a blend").is_visible()
+
+
+def test_restore_an_explore_png_picks_its_sample_and_style(page, client, tmp_path):
+    image, _ = client.predict(5, size=256, offsets=[0.5], api_name="/sample")
+    made = shutil.copy(image, tmp_path / "sample-made-here.png")
+    upload(page, "restore", made)
+    settings = wait_for_result(page, "explore-result", "s.seed === 5 && s.size === 256")
+    assert settings["offsets"][0] == 0.5
+    page.wait_for_function("() => document.querySelector('#explore-gallery img')")
+    assert page.locator("#explore-gallery img").count() == 8
