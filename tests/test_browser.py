@@ -183,6 +183,17 @@ def test_explore_gallery_has_eight_samples_and_clicking_one_picks_it(page):
     wait_for_result(page, "explore-result", "s.seed !== 3")
 
 
+def test_explore_temperature_remakes_the_pick_and_then_the_gallery(page):
+    open_tab(page, "Explore")
+    page.locator("#explore-gallery img").nth(1).click()
+    wait_for_result(page, "explore-result", "s.seed === 1")
+    first = src(page, "explore-gallery")
+    drag_slider(page, "explore-temperature", 0.9)
+    settings = wait_for_result(page, "explore-result", "s.temperature > 1.5")
+    assert settings["seed"] == 1  # the pick stays picked
+    wait_for_new_image(page, "explore-gallery", first)
+
+
 def test_explore_sends_the_picked_sample_to_blend(page):
     open_tab(page, "Explore")
     page.locator("#explore-gallery img").nth(2).click()
@@ -223,3 +234,13 @@ def test_restore_a_png_made_here_brings_its_settings_back(page, client, tmp_path
     assert page.get_by_role("tab", name="Blend", selected=True).is_visible()
     assert page.locator("#blend-t input[type=number]").input_value() == "0.3"
     assert page.get_by_text("Restored the settings of a blend").is_visible()
+
+
+def test_restore_an_explore_png_picks_its_sample_and_style(page, client, tmp_path):
+    image, _ = client.predict(5, size=256, offsets=[0.5], api_name="/sample")
+    made = shutil.copy(image, tmp_path / "sample-made-here.png")
+    upload(page, "restore", made)
+    settings = wait_for_result(page, "explore-result", "s.seed === 5 && s.size === 256")
+    assert settings["offsets"][0] == 0.5
+    page.wait_for_function("() => document.querySelector('#explore-gallery img')")
+    assert page.locator("#explore-gallery img").count() == 8
