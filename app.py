@@ -581,6 +581,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queue-size", type=int, default=64,
                    help="requests that may wait (default 64); beyond that a client is told "
                         "the queue is full")
+    p.add_argument("--sessions", type=int, default=500,
+                   help="sessions whose state is kept in memory (default 500; the oldest go "
+                        "first). Every web API call is a session of its own, about 0.2 MB "
+                        "here: Gradio's default of 10,000 grows the server by ~2 GB")
     p.add_argument("--workers", type=int,
                    help="model threads (default 1; 0 on a ZeroGPU Space: each request runs "
                         "the model itself, inside spaces.GPU); workers x threads should not "
@@ -623,6 +627,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None,
                 auth=tuple(args.auth.split(":", 1)) if args.auth else None,
                 max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"], css=live.CSS,
+                state_session_capacity=args.sessions,
                 allowed_paths=[str(EXAMPLE_DIR)])  # restore puts examples back from any cwd
 
 

@@ -100,3 +100,13 @@ def test_load_benchmark_mixes_endpoints_with_fresh_parameters():
     seeds = [data[0] for k, data in calls if k == "sample"]
     assert len(set(ts)) == len(ts) and len(set(seeds)) == len(seeds)  # no result repeats
     assert _quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95) == 10
+
+
+def test_app_serving_options_default_to_the_measured_settings():
+    from app import parse_args  # `python -m pytest` runs from the repository root
+
+    args = parse_args([])
+    assert (args.concurrency, args.queue_size, args.sessions) == (2, 64, 500)
+    assert args.workers is None and args.batch_window_ms is None  # chosen for the device
+    args = parse_args(["--workers", "2", "--threads", "1", "--precision", "bfloat16"])
+    assert (args.workers, args.threads, args.precision) == (2, 1, "bfloat16")
