@@ -21,6 +21,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import collections
 import functools
 import logging
 import os
@@ -73,13 +74,20 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
     # ---- results, each made once per settings (inputs arrive unprocessed: the same checks
     # as the web API apply) -----------------------------------------------------------------
-    def fetch(key: tuple, make, shrink: int = 1):
-        """(result, JPEG URL) of `make(shrink)`, kept by `key` and `shrink`; None for a
-        smaller frame whose full result has already been asked for (by the slider's release:
-        a move that reaches the server after it would only slow that down)."""
-        if shrink > 1 and renders.has((*key, 1)):
+    settled = collections.deque(maxlen=256)  # keys a release (or an input) asked to settle
+
+    def fetch(key: tuple, make, shrink: int = 0):
+        """(result, JPEG URL) of `make(shrink)`, kept by `key` and `shrink`. `shrink` 0: the
+        settled result (full size); >= 1: a frame while a slider moves, None where that would
+        come after the settled result of the same settings, which it must not replace (a
+        move that reaches the server after the release only slows it down)."""
+        if shrink == 0:
+            settled.append(key)
+            return renders.get((*key, 1), lambda: make(1))
+        if key in settled or (shrink > 1 and renders.has((*key, 1))):
             return None
-        return renders.get((*key, shrink), lambda: make(shrink))
+        made = renders.get((*key, shrink), lambda: make(shrink))
+        return None if key in settled else made
 
     def encode_made(image, tileable):
         if image is None:
@@ -87,7 +95,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         path = uploaded(image, "Texture")
         return fetch(("encode", path, tileable), lambda _: pg.encode(engine, path, tileable))
 
-    def mix_made(images, weights, layout, size, tileable, shrink=1):
+    def mix_made(images, weights, layout, size, tileable, shrink=0):
         filled = [i for i, im in enumerate(images) if im is not None]
         if not filled:
             raise Waiting("Add a texture to mix: upload one or pick an example.")
@@ -104,7 +112,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                      lambda k: pg.mix(engine, list(paths), list(chosen), structure_from, size,
                                       tileable, k), shrink)
 
-    def blend_made(a, b, t, mode, ramp, size, tileable, shrink=1):
+    def blend_made(a, b, t, mode, ramp, size, tileable, shrink=0):
         if a is None or b is None:
             raise Waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
         a, b = uploaded(a, "A"), uploaded(b, "B")
@@ -112,7 +120,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return fetch(("blend", a, b, t, mode, ramp, size, tileable),
                      lambda k: pg.blend(engine, a, b, t, mode, ramp, size, tileable, k), shrink)
 
-    def sample_made(seed, temperature, size, tileable, offsets=(), shrink=1):
+    def sample_made(seed, temperature, size, tileable, offsets=(), shrink=0):
         offsets = tuple(offsets) if any(offsets) else None  # all zero: the seed's own style
         busy(size)
         return fetch(("sample", seed, temperature, size, tileable, offsets),
