@@ -100,23 +100,21 @@ def bench_canvas(engine: Engine, side: int, repeats: int = 2) -> dict:
             "rss_before_mb": round(before / 1024), "load_average": os.getloadavg()[0]}
 
 
-def _blend_over_http(http, files: list[dict], t: float) -> bytes:
-    """One /blend call in Gradio's HTTP protocol: post the inputs, read the event stream to its
-    result, download the PNG."""
-    answer = http.post("/gradio_api/call/blend", json={
-        "data": [*files, t, "full", "left-right", None, False]})  # every parameter, as curl would
-    answer.raise_for_status()
+def call_over_http(http, api: str, data: list) -> bytes:
+    """One call of endpoint `api` in Gradio's HTTP protocol, as a page or curl makes it: post
+    every parameter, read the event stream to its result, download the result PNG."""
+    answer = http.post(f"/gradio_api/call/{api}", json={"data": data}).raise_for_status()
     event = None
-    with http.stream("GET", f"/gradio_api/call/blend/{answer.json()['event_id']}") as stream:
+    with http.stream("GET", f"/gradio_api/call/{api}/{answer.json()['event_id']}") as stream:
         for line in stream.iter_lines():
             if line.startswith("event:"):
                 event = line.removeprefix("event:").strip()
             elif line.startswith("data:") and event in ("complete", "error"):
-                data = json.loads(line.removeprefix("data:"))
+                result = json.loads(line.removeprefix("data:"))
                 if event == "error":
-                    raise RuntimeError(f"/blend failed: {data}")
-                return http.get(data[0]["url"]).raise_for_status().content
-    raise RuntimeError("/blend: the event stream ended without a result")
+                    raise RuntimeError(f"/{api} failed: {result}")
+                return http.get(result[0]["url"]).raise_for_status().content
+    raise RuntimeError(f"/{api}: the event stream ended without a result")
 
 
 def bench_http(url: str, image_a: str, image_b: str, repeats: int = 20) -> dict:
@@ -139,7 +137,8 @@ def bench_http(url: str, image_a: str, image_b: str, repeats: int = 20) -> dict:
         times = []
         for i in range(repeats + 2):
             start = time.perf_counter()
-            _blend_over_http(http, files, (i % 10) / 10)
+            call_over_http(http, "blend", [*files, (i % 10) / 10, "full", "left-right", None,
+                                           False])  # every parameter, as curl would
             if i >= 2:  # the first calls encode and cache both images
                 times.append((time.perf_counter() - start) * 1000)
     result["blend_http_ms_median"] = round(statistics.median(times), 1)

@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import statistics
-import subprocess
-import sys
-import threading
-import time
-from contextlib import contextmanager
+import tempfile
 from pathlib import Path
+
+from .loadtest import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-APP = Path(__file__).resolve().parent.parent / "app.py"
-STARTUP_S = 300
 WAIT_MS = 60_000
 
 # Runs in the page: note when each new image of #blend-result (or the same image, now settled)
@@ -52,42 +46,6 @@ OBSERVER = """() => {
   window.addEventListener('mousedown', () => { window.artvaeDown = performance.now(); }, true);
   window.addEventListener('mouseup', () => { window.artvaeUp = performance.now(); }, true);
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(*args: str):
-    """`python app.py --port <free> ARGS` in a subprocess; yields its URL, stops it after."""
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(APP), "--port", str(_free_port()), *args],
-                            cwd=APP.parent, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        seen, deadline = [], time.monotonic() + STARTUP_S
-        url = None
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            seen.append(line)
-            found = re.search(r"Running on local URL:\s+(\S+)", line)
-            url = found[1].rstrip("/") if found else None
-        if url is None:
-            raise RuntimeError("the app did not start:\n" + "".join(seen))
-        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe flowing
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _drag(page, to: float, moves: int, pause_ms: int, avoid: set[float]) -> float:
@@ -172,7 +130,8 @@ def run(rounds: int = 8, app_args: tuple[str, ...] = (), url: str | None = None)
     if url is not None:
         result = measure(url, rounds)
     else:
-        with serving(*app_args) as started:
+        with tempfile.TemporaryDirectory() as scratch, \
+                serving(list(app_args), Path(scratch)) as (_, started):
             result = measure(started, rounds)
     print(json.dumps(result))
     return result

@@ -29,6 +29,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .bench import call_over_http
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ("bricks", "wood", "marble", "cells")
 SIDE = 512  # input and output side of every call
@@ -85,19 +87,8 @@ def serving(app_args: list[str], scratch: Path, startup_s: float = 300):
 def call(http, api: str, data: list) -> float:
     """One call in Gradio's HTTP protocol, result PNG downloaded; returns seconds taken."""
     start = time.perf_counter()
-    answer = http.post(f"/gradio_api/call/{api}", json={"data": data}).raise_for_status()
-    event = None
-    with http.stream("GET", f"/gradio_api/call/{api}/{answer.json()['event_id']}") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.removeprefix("event:").strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                result = json.loads(line.removeprefix("data:"))
-                if event == "error":
-                    raise RuntimeError(f"/{api} failed: {result}")
-                http.get(result[0]["url"]).raise_for_status()
-                return time.perf_counter() - start
-    raise RuntimeError(f"/{api}: the event stream ended without a result")
+    call_over_http(http, api, data)
+    return time.perf_counter() - start
 
 
 def _inputs(scratch: Path) -> list[Path]:
