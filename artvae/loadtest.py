@@ -19,6 +19,7 @@ import random
 import re
 import select
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -52,15 +53,50 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM when the benchmark dies, however it
+    dies (even SIGKILL), so no app is left serving on its own."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextmanager
-def serving(app_args: list[str], scratch: Path, startup_s: float = 300):
-    """`python app.py --port P APP_ARGS` on 127.0.0.1; yields (process, url)."""
+def _stopped_by_signals():
+    """SIGTERM and SIGHUP end the benchmark as Ctrl-C does (SystemExit runs the `finally`
+    blocks that stop the app); Python's default would end it on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def serving(app_args: list[str], scratch: Path, startup_s: float = 300,
+            program: tuple[str, ...] = ("app.py",)):
+    """`python app.py --port P APP_ARGS` on 127.0.0.1; yields (process, url). The app stops
+    when this ends, also on SIGTERM or SIGHUP, and with the benchmark's process on Linux.
+    `program`: what python runs instead of app.py (tests)."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
            "GRADIO_TEMP_DIR": str(scratch / "gradio"), "TMPDIR": str(scratch),
            "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port",
-                             str(_free_port()), *app_args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with _stopped_by_signals():
+        proc = subprocess.Popen(
+            [sys.executable, *program, "--host", "127.0.0.1", "--port", str(_free_port()),
+             *app_args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        yield from _until_stopped(proc, startup_s)
+
+
+def _until_stopped(proc: subprocess.Popen, startup_s: float):
+    """`serving`'s body: wait for the app's URL, yield it, and stop the app afterwards."""
     try:
         seen, deadline, url = [], time.monotonic() + startup_s, None
         while url is None and time.monotonic() < deadline:

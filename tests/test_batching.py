@@ -1,6 +1,11 @@
 """Model workers: the only threads that run the model; concurrent decodes share a batch."""
 
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +14,7 @@ from artvae.batching import ModelWorkers
 from artvae.config import ModelConfig
 from artvae.engine import Engine
 from artvae.latent import Code
+from artvae.loadtest import ROOT
 from artvae.model import ArtVAE
 
 
@@ -110,3 +116,49 @@ def test_app_serving_options_default_to_the_measured_settings():
     assert args.workers is None and args.batch_window_ms is None  # chosen for the device
     args = parse_args(["--workers", "2", "--threads", "1", "--precision", "bfloat16"])
     assert (args.workers, args.threads, args.precision) == (2, 1, "bfloat16")
+
+
+FAKE_APP = """
+import sys, time
+print("Running on local URL:  http://127.0.0.1:1", flush=True)
+time.sleep(600)
+"""
+
+BENCH = """
+import sys, tempfile
+from pathlib import Path
+from artvae.loadtest import serving
+with tempfile.TemporaryDirectory() as scratch, \\
+        serving([], Path(scratch), program=(sys.argv[1],)) as (proc, url):
+    print(proc.pid, flush=True)
+    import time
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended, its parent just has not reaped it
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_benchmark_that_is_stopped_stops_the_app_it_started(tmp_path, how):
+    fake = tmp_path / "fake_app.py"
+    fake.write_text(FAKE_APP)
+    bench = subprocess.Popen([sys.executable, "-c", BENCH, str(fake)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        app_pid = int(bench.stdout.readline())
+        assert _alive(app_pid)
+        bench.send_signal(how)
+        bench.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive(app_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(app_pid), f"the app outlived a benchmark stopped by {how.name}"
+    finally:
+        bench.kill()
