@@ -3,9 +3,10 @@
     python app.py                      # http://127.0.0.1:7860
     python app.py --host 0.0.0.0 --port 8080 --auth me:secret --weights user/repo@rev
 
-Tabs Encode, Mix, Blend and Explore share an output size, a tileable switch and a "restore" drop
-zone for PNGs made here (they carry their recipe). Each tab opens with a result made from the
-examples at start-up. A result shows as a JPEG preview with a 2x2 tiled preview the browser
+Tabs Encode, Mix, Blend and Explore (and Paint and Palette, from `artvae.studio`) share an output
+size, a tileable switch and a "restore" drop zone for PNGs made here: a PNG carries its recipe,
+which `artvae.restore` turns back into the controls. The first four open with a result made from
+the examples at start-up. A result shows as a JPEG preview with a 2x2 tiled preview the browser
 draws (`artvae.live`); while a slider moves the preview follows it (the latest value only), and
 its release settles the tab and writes the lossless PNG for the download. The web API is typed
 endpoints, `/encode(image)`, `/blend(image_a, image_b, t)`, `/mix(images, weights)`,
@@ -37,6 +38,7 @@ from artvae.engine import Engine
 from artvae.hub import WeightsError
 from artvae.images import read_recipe
 from artvae.latent import BLEND_MODES
+from artvae.restore import restore_settings, restored_controls
 from artvae.webapi import add_endpoints, friendly, gpu, uploaded
 
 EXAMPLE_DIR = Path(__file__).resolve().parent / "examples"
@@ -539,13 +541,15 @@ def build_demo(engine: Engine) -> gr.Blocks:
         gr.on([size.release, tileable.input], **rerender_event).success(**download_event)
 
         def restore_ui(file):
-            s = pg.restore_settings(read_recipe(uploaded(file, "Restore")), known_inputs)
-            c = pg.restored_controls(s, engine.weights, SLOTS, len(coords))
-            images = c["images"]
+            s = restore_settings(read_recipe(uploaded(file, "Restore")), known_inputs)
+            c = restored_controls(s, engine.weights, SLOTS, len(coords))
             updates = {tabs: gr.Tabs(selected=c["tab"]), tab: c["tab"], status: c["note"]}
             controls = {"tileable": tileable, "t": t, "mode": mode, "ramp": ramp, "seed": seed,
                         "temperature": temperature, "size": size, "steps": steps}
             updates |= {controls[k]: v for k, v in c.items() if k in controls}
+            if c["tab"] in ("paint", "palette"):
+                return updates | studio_tabs.restored(c[c["tab"]])
+            images = c["images"]
             if c["tab"] == "encode":
                 updates[enc_image] = images[0]
             elif c["tab"] == "mix":
@@ -563,10 +567,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         restore_outputs = [tabs, tab, size, tileable, status, enc_image, *mix_images,
                            *mix_weights, layout, image_a, image_b, t, mode, ramp, steps, seed,
-                           temperature, selected, shown, *coords]
-        restore.upload(friendly(restore_ui), restore, restore_outputs, preprocess=False,
-                       api_visibility="private").success(**rerender_event).success(
-            **download_event)
+                           temperature, selected, shown, *coords, *studio_tabs.restorable]
+        restored = restore.upload(friendly(restore_ui), restore, restore_outputs,
+                                  preprocess=False, api_visibility="private")
+        restored.success(**rerender_event).success(**download_event)
+        studio_tabs.rerun_after(restored, tab)  # a Paint or Palette PNG re-runs its tab
 
         add_endpoints(engine, folder)  # the web API: /encode, /blend, /mix, /sample, ...
     return demo

@@ -22,6 +22,7 @@ from .latent import Code
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 MIN_GRID, MAX_GRID = 2, 8  # cells per side
 MIN_CELL, MAX_CELL = 32, 512  # cell side in pixels
+CELL_SLIDER = (64, 256, 32)  # the Palette tab's cell slider: min, max, step (Restore fits to it)
 MAX_PALETTE_PIXELS = 8 * 1024 * 1024  # all the cells together: 5x5 of 512 px; bounded work
 DECODE_BATCH = 8  # cells decoded at once
 GAP = 4  # pixels between cells on the sheet

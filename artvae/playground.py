@@ -3,9 +3,10 @@
 Thin adapters between loosely typed inputs (numbers typed into a box, JSON sent straight to the
 web API) and the `Engine`: every value is checked and turned into a `ValueError` that says what
 to send instead; every result comes back with the recipe that made it (embedded by `save_png`, so
-dropping the PNG back into the app restores its settings). Also the pictures that help a person
-read a code (false-colour structure map, style bar chart, 2x2 tiled preview) and the morph
-exports (GIF, MP4, zip of frames). No Gradio here: `app.py` does the layout and wiring.
+dropping the PNG back into the app restores its settings: `artvae.restore`). Also the pictures
+that help a person read a code (false-colour structure map, style bar chart, 2x2 tiled preview)
+and the morph exports (GIF, MP4, zip of frames). No Gradio here: `app.py` does the layout and
+wiring.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .latent import BLEND_MODES
 from .metrics import psnr
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # output side in pixels: bounded work per request
+SLIDER_MIN_SIZE, SLIDER_STEP = 256, 64  # the app's output-size slider (Restore snaps to it)
 RAMPS = ("left-right", "radial")
 MAX_MIX = 8  # images one mix may combine (the UI shows four)
 MAX_STEPS = 60  # a morph is frames 0..steps
@@ -385,79 +387,7 @@ def write_zip(frames: list[Image.Image], path: Path, recipe: dict) -> Path:
     return path
 
 
-# ---- restoring settings from a recipe --------------------------------------------------------
-
-def _checked(settings: dict, key: str, recipe: dict, check: Callable) -> None:
-    """settings[key] = check(recipe[key]) when the recipe has it and it passes the check."""
-    with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
-        settings[key] = check(recipe[key])
-
-
-def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
-    """The playground settings a recipe describes, for the app to put back in its controls.
-    A recipe is untrusted text: values that fail the checks are left out. `known_inputs` maps
-    digests to files this app has (its examples); inputs it lacks come back as None."""
-    op = (recipe or {}).get("op")
-    if op not in ("encode", "mix", "blend", "morph", "sample"):
-        raise ValueError("That PNG carries no ArtVAE recipe: drop a PNG made by this app.")
-    digests = recipe.get("inputs") if isinstance(recipe.get("inputs"), list) else []
-    images = [known_inputs.get(d) if isinstance(d, str) else None for d in digests]
-    settings = {"op": op, "images": images, "weights": recipe.get("weights")}
-    _checked(settings, "tileable", recipe, lambda v: flag(v, "tileable"))
-    _checked(settings, "size", recipe, lambda v: whole_number(v, "size", MIN_SIZE, MAX_SIZE))
-    _checked(settings, "t", recipe, lambda v: number(v, "t", 0, 1))
-    _checked(settings, "mode", recipe, lambda v: one_of(v, "mode", BLEND_MODES))
-    _checked(settings, "ramp", recipe, lambda v: one_of(v, "ramp", RAMPS))
-    _checked(settings, "steps", recipe, lambda v: whole_number(v, "steps", 1, MAX_STEPS))
-    _checked(settings, "seed", recipe, lambda v: whole_number(v, "seed", 0, MAX_SEED))
-    _checked(settings, "temperature", recipe, lambda v: number(v, "temperature", 0, 3))
-    _checked(settings, "mix_weights", recipe, lambda v: [number(w, "w", 0, 1e6) for w in v])
-    _checked(settings, "structure_from", recipe,
-             lambda v: None if v is None else whole_number(v, "structure_from", -1, MAX_MIX))
-    for key in ("coords", "offsets"):
-        _checked(settings, key, recipe, lambda v, key=key: [
-            number(c, key, -EXPLORE_RANGE, EXPLORE_RANGE) for c in v or []])
-    return settings
-
-
-SLIDER_MIN_SIZE, SLIDER_STEP = 256, 64  # the app's output-size slider
-
-
-def restored_controls(settings: dict, weights: str, slots: int, directions: int) -> dict:
-    """`restore_settings`' output -> values the app's controls can show: the tab, the images of
-    its `slots` inputs, each control's value fitted to its slider (size on the 64 px steps from
-    256, at least 2 morph steps, mix weights scaled into 0..1), the Mix layout as a slot index
-    (`slots`: blend all), `directions` explore coordinates, and a note for the status line."""
-    tab = {"morph": "blend", "sample": "explore"}.get(settings["op"], settings["op"])
-    controls = {"tab": tab, "images": (settings["images"] + [None] * slots)[:slots]}
-    for key in ("tileable", "t", "mode", "ramp", "seed", "temperature"):
-        if key in settings:
-            controls[key] = settings[key]
-    if "size" in settings:
-        snapped = round(settings["size"] / SLIDER_STEP) * SLIDER_STEP
-        controls["size"] = min(MAX_SIZE, max(SLIDER_MIN_SIZE, snapped))
-    if "steps" in settings:
-        controls["steps"] = max(2, settings["steps"])
-    if tab == "mix":
-        mix_weights = settings.get("mix_weights", [])[:slots]
-        top = max([1.0, *mix_weights])  # sliders go to 1; the mix normalises anyway
-        controls["mix_weights"] = [w / top for w in mix_weights]
-        controls["mix_weights"] += [1.0] * (slots - len(mix_weights))
-        if "structure_from" in settings:
-            k = settings["structure_from"]
-            controls["layout"] = slots if k is None or k < 0 else min(k, slots - 1)
-    if tab == "explore":  # the sliders nudge the seed's style; older recipes set it outright
-        values = (settings.get("offsets") or settings.get("coords") or [])[:directions]
-        controls["coords"] = values + [0.0] * (directions - len(values))
-    note = f"Restored the settings of a **{settings['op']}** made with `{settings['weights']}`."
-    if settings["weights"] != weights:
-        note += f" This app runs `{weights}`: the result may differ."
-    if None in settings["images"]:
-        note += (" Some of its input images are not among the examples: drop the same images "
-                 "in again (the PNG keeps only their digests).")
-    controls["note"] = note
-    return controls
-
+# ---- Explore --------------------------------------------------------------------------------
 
 def surprise(directions: int, rng) -> tuple[int, list[float]]:
     """A random seed and style coordinates (clipped normal: mostly familiar, sometimes odd)."""

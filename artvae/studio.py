@@ -4,6 +4,8 @@
 the rest of the page exists, `Studio.wire` connects what lives elsewhere: the state that names
 the visible tab (so the shared size and tileable controls re-run these tabs too) and the Mix tab,
 where a clicked palette cell opens with its corner textures, its weights and "Blend all" layouts.
+Restore puts a Paint or Palette PNG's settings back through `Studio.restored` and re-runs the
+tab with `Studio.rerun_after`.
 """
 
 # No `from __future__ import annotations`: Gradio finds `gr.SelectData` by its live annotation.
@@ -20,6 +22,7 @@ from .webapi import friendly, gpu
 
 CANVAS = 512  # the mask canvas, in pixels (it is stretched over any output size)
 LAYOUT_CHOICES = ("Texture 1", "Layout image", "Random (seed)")
+LAYOUT_FROM = dict(zip(("texture", "image", "seed"), LAYOUT_CHOICES, strict=True))  # Restore's
 UI = dict(api_visibility="private", concurrency_id="engine", trigger_mode="always_last")
 
 
@@ -27,13 +30,13 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def mask_of(editor: dict | None) -> Image.Image:
-    """The ImageEditor's value -> the painted mask (unpainted canvas is white)."""
+def mask_of(editor: dict | None) -> Image.Image | None:
+    """The ImageEditor's value -> the painted mask (unpainted canvas is white); None if the
+    canvas is empty."""
     for key in ("composite", "background"):
         if editor and editor.get(key) is not None:
             return editor[key]
-    raise ValueError("Paint a mask first: draw on the canvas, pick a starting mask, or upload "
-                     "one (red, green, blue, yellow: textures 1-4).")
+    return None
 
 
 def filled_textures(values) -> list[str]:
@@ -61,9 +64,32 @@ class Studio:
     palette_tab: gr.Tab
     paint_event: dict  # fn, inputs, outputs of a paint run
     palette_event: dict  # the same for a palette
+    textures: list  # Paint's four texture slots
     corners: list  # the four corner images
+    controls: dict  # Restore's names (`restore._paint_controls`, ...) -> their components
     gallery: gr.Gallery
     made_from: gr.State  # (corner paths, cell weights) of the palette shown
+
+    @property
+    def restorable(self) -> list:
+        """The components `restored` may set (the outputs of the app's restore event)."""
+        return [*self.textures, *self.corners, *self.controls.values()]
+
+    def restored(self, controls: dict) -> dict:
+        """The Paint or Palette controls of `restore.restored_controls` -> {component: value}
+        (a mask of None clears the canvas: the recipe did not keep it)."""
+        updates = {}
+        for key, value in controls.items():
+            if key in ("textures", "corners"):
+                updates |= dict(zip(getattr(self, key), value, strict=True))
+            else:
+                updates[self.controls[key]] = LAYOUT_FROM[value] if key == "layout_from" else value
+        return updates
+
+    def rerun_after(self, event, tab: gr.State) -> None:
+        """After `event` (the app's restore), re-run Paint or Palette if `tab` names it."""
+        event.success(**self._when_shown(tab, "paint", self.paint_event), **UI)
+        event.success(**self._when_shown(tab, "palette", self.palette_event), **UI)
 
     def wire(self, tabs: gr.Tabs, tab: gr.State, mix_images: list, mix_weights: list,
              layout: gr.Radio, blend_all: str, mix_event: dict) -> None:
@@ -125,6 +151,10 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
         if t1 is None:
             return waiting("Add texture 1 (red regions): upload one or pick an example.", 3)
         textures = filled_textures([t1, t2, t3, t4])
+        mask = mask_of(editor)
+        if mask is None:
+            return waiting("Paint a mask first: draw on the canvas, pick a starting mask, or "
+                           "upload one (red, green, blue, yellow: textures 1-4).", 3)
         layout, layout_seed = None, None
         if layout_from == "Layout image":
             if layout_image is None:
@@ -132,8 +162,8 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
             layout = layout_image
         elif layout_from == "Random (seed)":
             layout_seed = 0 if seed is None else seed
-        return shown(paint_ops.paint(engine, mask_of(editor), textures, layout, softness, side,
-                                     tiles, layout_seed))
+        return shown(paint_ops.paint(engine, mask, textures, layout, softness, side, tiles,
+                                     layout_seed))
 
     def palette_ui(c1, c2, c3, c4, rows, cols, cell, tiles):
         corners = [c1, c2, c3, c4]
@@ -216,7 +246,8 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
                              label="Rows")
             cols = gr.Slider(palette_ops.MIN_GRID, palette_ops.MAX_GRID, value=5, step=1,
                              label="Columns")
-            cell = gr.Slider(64, 256, value=128, step=32, label="Cell size (px)")
+            low, high, step = palette_ops.CELL_SLIDER
+            cell = gr.Slider(low, high, value=128, step=step, label="Cell size (px)")
         palette_button = gr.Button("Make palette", variant="primary", elem_id="palette-button")
         with gr.Row():
             gallery = gr.Gallery(label="Palette: click a cell to open it in Mix", columns=5,
@@ -250,5 +281,7 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
     gr.on([palette_button.click, rows.release, cols.release, cell.release], **palette_event,
           **UI)
     palette_examples.load_input_event.then(**palette_event, **UI)
-    return Studio(engine, folder, paint_tab, palette_tab, paint_event, palette_event, corners,
-                  gallery, made_from)
+    controls = {"mask": canvas, "layout_from": layout_from, "layout_image": layout_image,
+                "seed": seed, "softness": softness, "rows": rows, "cols": cols, "cell": cell}
+    return Studio(engine, folder, paint_tab, palette_tab, paint_event, palette_event, textures,
+                  corners, controls, gallery, made_from)

@@ -16,7 +16,8 @@ from PIL import Image
 
 from artvae.images import image_digest, image_to_tensor, load_image, read_recipe
 from artvae.metrics import psnr
-from artvae.playground import export_morph, morph, restore_settings, restored_controls
+from artvae.playground import export_morph, morph
+from artvae.restore import restore_settings, restored_controls
 
 BRICKS, WOOD = ROOT / "examples" / "bricks.png", ROOT / "examples" / "wood.png"
 
@@ -180,26 +181,6 @@ def test_restore_finds_example_inputs_by_digest(client):
     known = {image_digest(load_image(WOOD)): str(WOOD)}
     settings = restore_settings(read_recipe(mixed), known)
     assert settings["images"] == [str(WOOD)] and settings["mix_weights"] == [1]
-
-
-def test_restored_controls_fit_the_sliders():
-    mix = {"op": "mix", "images": ["a.png", None], "weights": "w", "size": 1000,
-           "mix_weights": [2.0, 1.0], "structure_from": -1, "tileable": True}
-    c = restored_controls(mix, "other", slots=4, directions=2)
-    assert (c["tab"], c["size"], c["tileable"], c["layout"]) == ("mix", 1024, True, 4)
-    assert c["images"] == ["a.png", None, None, None]
-    assert c["mix_weights"] == [1.0, 0.5, 1.0, 1.0]
-    assert "may differ" in c["note"] and "drop the same images" in c["note"]
-    sample = {"op": "sample", "images": [], "weights": "w", "size": 8, "steps": 1,
-              "coords": [0.5, -1.0, 2.0]}
-    c = restored_controls(sample, "w", slots=4, directions=2)
-    assert (c["tab"], c["size"], c["steps"], c["coords"]) == ("explore", 256, 2, [0.5, -1.0])
-    assert "may differ" not in c["note"]
-
-
-def test_restore_refuses_a_png_without_a_recipe():
-    with pytest.raises(ValueError, match="no ArtVAE recipe"):
-        restore_settings(read_recipe(BRICKS), {})
 
 
 # ---- bad input: a clear message, and the server keeps answering --------------------------------

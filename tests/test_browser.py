@@ -236,6 +236,15 @@ def test_restore_a_png_made_here_brings_its_settings_back(page, client, tmp_path
     assert page.get_by_text("Restored the settings of a blend").is_visible()
 
 
+def test_restore_a_png_without_a_recipe_says_so_and_changes_nothing(page, tmp_path):
+    wait_for_result(page, "encode-result")  # the first example, made at start-up
+    before = src(page, "encode-result")
+    upload(page, "restore", shutil.copy(EXAMPLES / "wood.png", tmp_path / "not-made-here.png"))
+    page.get_by_text("That PNG carries no ArtVAE recipe").first.wait_for()
+    assert page.get_by_role("tab", name="Encode", selected=True).is_visible()
+    assert src(page, "encode-result") == before
+
+
 def test_restore_an_explore_png_picks_its_sample_and_style(page, client, tmp_path):
     image, _ = client.predict(5, size=256, offsets=[0.5], api_name="/sample")
     made = shutil.copy(image, tmp_path / "sample-made-here.png")

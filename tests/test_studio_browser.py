@@ -2,6 +2,11 @@
 chromium via Playwright; skipped with the reason where either is missing, unless
 ARTVAE_REQUIRE_BROWSER=1). Screenshots go to test-artifacts/paint.png and palette.png."""
 
+import io
+import shutil
+
+import numpy as np
+from PIL import Image
 from test_browser import (  # noqa: F401 (browser: the fixture, shared)
     ARTIFACTS,
     EXAMPLES,
@@ -10,6 +15,8 @@ from test_browser import (  # noqa: F401 (browser: the fixture, shared)
     upload,
     wait_for_new_image,
 )
+
+from artvae import paint
 
 
 def open_page(browser, app_url):  # noqa: F811
@@ -61,4 +68,72 @@ def test_palette_cell_click_opens_it_in_mix_with_its_weights(browser, app_url): 
     weights = [float(page.locator(f"#mix-weight-{i} input[type=number]").input_value())
                for i in range(1, 5)]
     assert weights == [1.0, 0.3333, 0.0, 0.0]  # 0.75 : 0.25, scaled to the sliders' 0..1
+    page.close()
+
+
+def restore(page, made, tmp_path) -> None:
+    """Drop a PNG made here (copied out of the app's files, as a download is) on Restore."""
+    upload(page, "restore", shutil.copy(made, tmp_path / "made-here.png"))
+
+
+def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
+        browser, app_url, client, tmp_path):  # noqa: F811
+    from gradio_client import handle_file
+
+    mask = tmp_path / "mask.png"
+    paint.example_mask("disc", 512, 2).save(mask)
+    made, _ = client.predict(handle_file(mask), [handle_file(EXAMPLES / "marble.png"),
+                                                 handle_file(EXAMPLES / "woven.png")],
+                             softness=0.45, size=320, tileable=True, api_name="/paint")
+    page = open_page(browser, app_url)
+    restore(page, made, tmp_path)
+    page.get_by_role("tab", name="Paint", selected=True).wait_for()
+    painted = wait_for_new_image(page, "paint-result")  # re-made from the restored settings
+    assert page.get_by_text("Restored the settings of a paint").is_visible()
+    assert page.locator("#paint-softness input[type=number]").input_value() == "0.45"
+    assert all(page.locator(f"#paint-texture-{i} img").count() == 1 for i in (1, 2))
+    assert page.locator("#paint-texture-3 img").count() == 0
+    again = Image.open(io.BytesIO(page.request.get(painted).body())).convert("RGB")
+    assert again.size == (320, 320)
+    difference = np.abs(np.asarray(again, np.int16) - np.asarray(Image.open(made), np.int16))
+    assert difference.mean() < 1.0  # the same painting (the canvas may resample the mask)
+    page.close()
+
+
+def test_restore_a_palette_png_opens_palette_with_its_corners_and_grid(
+        browser, app_url, client, tmp_path):  # noqa: F811
+    from gradio_client import handle_file
+
+    corners = [handle_file(EXAMPLES / f"{n}.png") for n in ("wood", "stripes", "cells", "marble")]
+    sheet, _, _ = client.predict(corners, rows=3, cols=2, cell=64, api_name="/palette")
+    page = open_page(browser, app_url)
+    restore(page, sheet, tmp_path)
+    page.get_by_role("tab", name="Palette", selected=True).wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#palette-gallery img').length"
+                           " == 6")  # re-made: 3 rows of 2
+    assert all(page.locator(f"#palette-corner-{i} img").count() == 1 for i in range(1, 5))
+    assert page.get_by_text("Restored the settings of a palette").is_visible()
+    page.close()
+
+
+def test_restore_a_paint_png_without_its_mask_asks_for_the_mask(
+        browser, app_url, client, tmp_path):  # noqa: F811
+    from gradio_client import handle_file
+
+    from artvae.images import read_recipe, save_png
+
+    mask = tmp_path / "mask.png"
+    paint.example_mask("halves", 64, 2).save(mask)
+    made, _ = client.predict(handle_file(mask), [handle_file(EXAMPLES / "bricks.png"),
+                                                 handle_file(EXAMPLES / "cells.png")],
+                             size=256, api_name="/paint")
+    recipe = read_recipe(made)
+    del recipe["mask"]  # as painted before masks were kept
+    page = open_page(browser, app_url)
+    restore(page, save_png(Image.open(made), tmp_path / "old.png", recipe), tmp_path)
+    page.get_by_role("tab", name="Paint", selected=True).wait_for()
+    page.get_by_text("Paint a mask first").first.wait_for()  # nothing painted over a guess
+    assert page.get_by_text("Its mask is not in the PNG").is_visible()
+    assert page.locator("#paint-texture-2 img").count() == 1
+    assert page.locator("#paint-result img").count() == 0
     page.close()
