@@ -104,8 +104,8 @@ class Engine:
 
     def code_at(self, source, size: tuple[int, int] | None) -> Code:
         """The image's code on a canvas of `size` (None: its own size). A larger canvas holds
-        a seeded variation of its layout from the prior (where the weights have one), not a
-        mirrored repeat; cached like the encoding, so a slider that moves a blend between two
+        its layout quilted from its own pieces (`generate.expanded`), not a mirrored repeat;
+        cached like the encoding, so a slider that moves a blend between two
         such canvases only decodes."""
         key, code = self._encode_keyed(source)
         if size is None:
@@ -251,8 +251,7 @@ class Engine:
     def expand(self, source, size: tuple[int, int] = (1024, 1024), seed: int = 0,
                tileable: bool = True) -> Image.Image:
         """The image grown to a (by default seamless) canvas of `size` with no mirrored
-        repeat: a variation of its layout that stays close to it."""
+        repeat: its layout quilted from its own pieces (`generate.expanded`), per seed."""
         code = self.encode(source)
-        return self.decode(self.workers.call(generate.variation_code, self.model, code, seed,
-                                             checked_size(size), generate.EXPAND_STRENGTH),
-                           tileable)
+        return self.decode(self.workers.call(generate.expanded, self.model, code,
+                                             checked_size(size), seed), tileable)

@@ -2,7 +2,8 @@
 
 Each function takes the model and returns a `Code` (on the CPU) for the engine to decode. With a
 learned prior (`prior.py`) layouts are drawn from it; weights without one fall back to
-random-phase fields of the stored training maps, which repeat those maps' spectra. Seeds are
+random-phase fields of the stored training maps, which repeat those maps' spectra. A larger
+canvas of an image quilts its own layout (`expanded`). Seeds are
 reproducible: every random draw comes from one generator seeded by the caller.
 """
 
@@ -14,8 +15,6 @@ from . import latent
 from .latent import Code
 from .model import DOWNSCALE, ArtVAE, normalise_over_space
 from .prior import padded_side, sample_structure, vary_structure
-
-EXPAND_STRENGTH = 0.45  # a larger canvas keeps the look of the input's layout, rearranged
 
 
 def map_shape(size: tuple[int, int]) -> tuple[int, int]:
@@ -86,10 +85,15 @@ def variation_code(model: ArtVAE, code: Code, seed: int, size: tuple[int, int] |
 
 
 def expanded(model: ArtVAE, code: Code, size: tuple[int, int], seed: int = 0) -> Code:
-    """`code` on a canvas of `size`: its own layout where the canvas is not larger; a seeded
-    variation of it at EXPAND_STRENGTH where it is (no mirrored repeat). Without a prior, the
-    map is tiled with its mirror images as before."""
-    if model.prior is None or (size[0] <= code.size[0] and size[1] <= code.size[1]):
+    """`code` on a canvas of `size`: its own layout where the canvas is not larger; where it
+    is, its layout quilted over the canvas (`latent.quilt`): its own pieces, rearranged
+    afresh for each seed and joined where they continue each other, wrapping around, so
+    brick courses and weaves stay whole and nothing repeats as a tile or mirror would."""
+    if size[0] <= code.size[0] and size[1] <= code.size[1]:
         return latent.resize(code, size)
+    generator = torch.Generator().manual_seed(int(seed))
+    structure = latent.quilt(code.structure[0], map_shape(size), generator)
+    if model.config.structure_norm:
+        structure = normalise_over_space(structure)
     # a spatial style map (B, D_w, h0, w0) is stretched over the canvas by the decoder
-    return variation_code(model, code, seed, size, EXPAND_STRENGTH)
+    return Code(structure.to(code.structure), code.style, size)

@@ -235,3 +235,58 @@ def explore(
     """Move styles (B, D_w) along principal directions (K, D_w) by coords (B, K) in units of the
     training styles' spread along each direction."""
     return style + (coords * spread) @ basis
+
+
+QUILT_BLOCK = 24  # at most, in map pixels (192 image pixels): a big input's blocks stay cheap
+QUILT_CANDIDATES = 1024  # offsets each block chooses from, at most (a regular grid of them)
+
+
+def quilt(spot: torch.Tensor, shape: tuple[int, int], generator: torch.Generator | None = None,
+          tolerance: float = 0.1) -> torch.Tensor:
+    """A map (C, h0, w0) rearranged on an (h, w) canvas by image quilting (Efros and Freeman,
+    "Image quilting for texture synthesis and transfer", 2001) -> (1, C, h, w): square blocks
+    of the map (half its side, at most QUILT_BLOCK) laid in raster order with a quarter-block
+    overlap, each taken at the offset (drawn at random among those within `tolerance` of the
+    best) that best continues what its neighbours already put in the overlap, and feathered
+    into them. The canvas is a torus: the last row and column continue the first, so the
+    field wraps around. Unlike a random-phase field it keeps the map's own local arrangement,
+    so brick courses, weaves and cell walls stay whole; each place draws its block afresh, so
+    the canvas does not repeat the map as a tiling would."""
+    c, h0, w0 = spot.shape
+    h, w = shape
+    block = max(2, min(h0 // 2, w0 // 2, h // 2, w // 2, QUILT_BLOCK))
+    overlap = max(1, block // 4)
+    stride = block - overlap
+    step = 1  # between candidate offsets: a big map offers a regular grid of them
+    while -(-(h0 - block + 1) // step) * -(-(w0 - block + 1) // step) > QUILT_CANDIDATES:
+        step += 1
+    spot = spot.float()[None]  # (1, C, h0, w0)
+    energy = spot.pow(2).sum(1, keepdim=True)  # (1, 1, h0, w0)
+    across = -(-(w0 - block + 1) // step)  # candidate offsets per row
+    ramp = torch.ones(block)
+    fade = (torch.arange(overlap) + 1.0) / (overlap + 1)
+    ramp[:overlap], ramp[block - overlap:] = fade, fade.flip(0)
+    feather = ramp[:, None] * ramp[None, :]  # (block, block)
+    total = torch.zeros(c, h * w)
+    weight = torch.zeros(h * w)
+    for i in range(-(-h // stride)):
+        for j in range(-(-w // stride)):
+            ys = (i * stride + torch.arange(block)) % h
+            xs = (j * stride + torch.arange(block)) % w
+            index = (ys[:, None] * w + xs[None, :]).flatten()  # the block's place on the canvas
+            covered = (weight[index] > 0).float().view(1, 1, block, block)  # neighbours' part
+            if covered.any():
+                target = (total[:, index] / weight[index].clamp_min(1e-8)).view(1, c, block, block)
+                # masked squared error of the block at every candidate offset, as correlations
+                error = (F.conv2d(energy, covered, stride=step)
+                         - 2 * F.conv2d(spot, covered * target, stride=step)
+                         + (covered * target**2).sum()).flatten().clamp_min(0)
+                good = torch.nonzero(error <= (1 + tolerance) * error.min() + 1e-6).flatten()
+            else:
+                good = torch.arange(across * -(-(h0 - block + 1) // step))
+            pick = int(good[int(torch.randint(len(good), (1,), generator=generator))])
+            y, x = pick // across * step, pick % across * step
+            patch = spot[0, :, y:y + block, x:x + block] * feather
+            total.index_add_(1, index, patch.reshape(c, -1))
+            weight.index_add_(0, index, feather.flatten())
+    return (total / weight.clamp_min(1e-8)).view(1, c, h, w)

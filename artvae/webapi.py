@@ -133,7 +133,7 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
     def expand(image: ImageFile, size: int = 1024, seed: int = 0, tileable: bool = True
                ) -> tuple[ImageFile, dict]:
         """The image grown to a size x size canvas (seamless unless tileable is false), its
-        layout varied rather than mirrored."""
+        layout quilted from its own pieces rather than mirrored."""
         r = pg.expand(engine, uploaded(image, "image"), size, seed, tileable)
         return file_out(folder.save(r)), r.recipe
 

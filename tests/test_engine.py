@@ -115,13 +115,17 @@ def test_variations_and_expand_keep_sizes_and_seeds(prior_engine):
         prior_engine.variations(image, seed=1, strength=1.5)
 
 
-def test_larger_canvas_is_not_a_mirrored_repeat_with_a_prior(prior_engine, engine):
+def test_larger_canvas_is_quilted_not_a_mirrored_or_tiled_repeat(prior_engine, engine):
     from artvae.generate import expanded
 
-    for eng, mirrored in ((engine, True), (prior_engine, False)):
-        code = eng.encode(noise(0, (32, 32)))  # a 4 x 4 structure map
-        big = expanded(eng.model, code, (32, 64)).structure  # (1, C, 4, 8)
-        assert torch.allclose(big[..., 4:], big[..., :4].flip(-1)) is mirrored
+    for eng in (engine, prior_engine):
+        code = eng.encode(noise(0, (64, 64)))  # an 8 x 8 structure map
+        big = expanded(eng.model, code, (64, 128)).structure  # (1, C, 8, 16)
+        assert big.shape[-2:] == (8, 16)
+        assert not torch.allclose(big[..., 8:], big[..., :8].flip(-1), atol=0.1)
+        assert not torch.allclose(big[..., 8:], big[..., :8], atol=0.1)
+        assert torch.equal(big, expanded(eng.model, code, (64, 128)).structure)  # seeded
+        assert not torch.equal(big, expanded(eng.model, code, (64, 128), seed=1).structure)
 
 
 def test_codes_on_larger_canvases_are_cached_per_image_and_size(prior_engine):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from artvae.latent import Code, blend, mix, resize, sample, spatial_ramp
+from artvae.latent import Code, blend, mix, quilt, resize, sample, spatial_ramp
 
 
 def make_code(seed: int, size=(4, 6)) -> Code:
@@ -123,3 +123,27 @@ def test_sampled_structure_keeps_the_stored_maps_spectrum_and_mean():
     flat = sample(bank, *style, size=(512, 512), temperature=0.0,
                   generator=torch.Generator().manual_seed(3))
     assert torch.allclose(flat.structure[0, 0], torch.ones(64, 64))  # no deviation: the mean
+
+
+def test_quilting_keeps_a_periodic_layout_in_phase_and_wraps_around():
+    # vertical stripes of period 4 and horizontal ones of period 6, a brick wall's kind of order
+    y, x = torch.meshgrid(torch.arange(24.0), torch.arange(24.0), indexing="ij")
+    spot = torch.stack([torch.sin(x * torch.pi / 2) + (x % 4 == 0), torch.cos(y * torch.pi / 3),
+                        ((x + 2 * (y // 3)) % 4 < 2).float()])
+    field = quilt(spot, (48, 72), torch.Generator().manual_seed(0))
+    assert field.shape == (1, 3, 48, 72)
+    # in phase everywhere, the seams and the wrap-around included: one period later it repeats
+    assert torch.allclose(field, field.roll(4, -1), atol=1e-5)
+    assert torch.allclose(field[:, :2], field[:, :2].roll(6, -2), atol=1e-5)
+
+
+def test_quilting_rearranges_a_layout_by_seed_without_tiling_it():
+    spot = torch.randn(4, 16, 16, generator=torch.Generator().manual_seed(1))
+    first = quilt(spot, (40, 40), torch.Generator().manual_seed(0))
+    assert torch.equal(first, quilt(spot, (40, 40), torch.Generator().manual_seed(0)))
+    assert not torch.allclose(first, quilt(spot, (40, 40), torch.Generator().manual_seed(1)))
+    tiled = spot.repeat(1, 3, 3)[None, :, :40, :40]
+    assert (first - tiled).abs().mean() > 0.3
+    # made of the map's own pieces: its values stay within the map's range, its spread close
+    assert first.min() >= spot.min() - 1e-5 and first.max() <= spot.max() + 1e-5
+    assert 0.6 < first.std() / spot.std() < 1.05
