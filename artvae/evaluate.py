@@ -213,8 +213,10 @@ def samples_table(m: dict) -> str:
     """Generated images: nearest-texture ratio (1 = as texture-like as held-out textures) and
     the copy check against training crops."""
     rows = [
-        f"| generated, 256 px | nearest held-out SWD | ratio (real: 1.0) ↓ | nearest training "
-        f"SWD (real: {m.get('held_out_nearest_training_swd', float('nan')):.1f}) | copy check |",
+        f"| generated, 256 px ({m.get('held_out', '?')} held-out textures) | nearest held-out SWD "
+        f"| ratio (real: 1.0) ↓ | nearest training SWD (held-out reconstructed: "
+        f"{m.get('reconstructed_nearest_training_swd', float('nan')):.1f}, real: "
+        f"{m.get('held_out_nearest_training_swd', float('nan')):.1f}) | copy check |",
         "|---|---|---|---|---|",
     ]
     for key, label in (("prior", f"seeded samples, learned prior ({m['count']})"),
@@ -246,8 +248,8 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
         metrics["blend"] = evaluate_blends(model, images)
     train_images = (load_split(data, "train", max_side=512)
                     if (Path(data) / "manifest.json").is_file() else None)
-    metrics["samples"] = evaluate_samples(model, images, train_images)
     groups = load_eval_groups(data)
+    metrics["samples"] = evaluate_samples(model, groups.get("textures") or images, train_images)
     if groups:
         metrics["groups"] = {}
         for name, members in groups.items():

@@ -47,3 +47,20 @@ def test_sample_sheet_lays_out_seeds_row_by_row(tmp_path):
         assert sheet.size == (2 * 32 + 4, 2 * 32 + 4)
         first, second = sheet.crop((0, 0, 32, 32)), sheet.crop((36, 0, 68, 32))
         assert not np.array_equal(np.asarray(first), np.asarray(second))  # different seeds
+
+
+def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
+    from artvae.samples import evaluate_samples
+
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny()).eval()
+    held_out = [(x * 255).round().to(torch.uint8) for x in textures(4, 3)]
+    train = [(x * 255).round().to(torch.uint8) for x in textures(6, 4)]
+    m = evaluate_samples(model, held_out, train, count=3)
+    assert m["count"] == 3 and m["held_out"] == 4
+    # an untrained decoder renders everything far from the training crops: the reference
+    # is that rendering, not the real images
+    assert m["reconstructed_nearest_training_swd"] != m["held_out_nearest_training_swd"]
+    r = m["random_phase"]
+    assert r["copy_check_passed"] is (r["nearest_training_swd"]
+                                      >= m["reconstructed_nearest_training_swd"])
