@@ -68,15 +68,17 @@ def _nudged(model: ArtVAE, style: torch.Tensor, offsets: list[float] | None) -> 
 def variation_code(model: ArtVAE, code: Code, seed: int, size: tuple[int, int] | None = None,
                    strength: float = 0.6) -> Code:
     """A new arrangement of `code`'s kind of layout in its style, at `size` (default: the
-    code's): its map re-arranged as a random-phase field of the output's size, then carried
-    by the prior from time 1 - strength (no prior: the field alone)."""
+    code's): its map quilted afresh on the output's canvas (`latent.quilt`: its own pieces,
+    so bricks stay bricks), then carried by the prior from time 1 - strength (no prior: the
+    quilt alone). A random-phase start, tried first, kept the map's spectrum but lost its
+    shapes: brick walls came back as a red weave."""
     size = size or code.size
     h, w = map_shape(size)
     generator = torch.Generator().manual_seed(int(seed))
     if model.prior is None:
-        return Code(latent.random_phase(code.structure[0], (h, w), generator), code.style, size)
+        return Code(latent.quilt(code.structure[0], (h, w), generator), code.style, size)
     canvas = (padded_side(h), padded_side(w))
-    start = normalise_over_space(latent.random_phase(code.structure[0], canvas, generator))
+    start = normalise_over_space(latent.quilt(code.structure[0], canvas, generator))
     device = model.prior.style_bank.device
     style = code.style if code.style.dim() == 2 else code.style.mean(dim=(2, 3))
     structure = vary_structure(model.prior, start.to(device), style.to(device), strength,
