@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -247,46 +248,92 @@ def quilt(spot: torch.Tensor, shape: tuple[int, int], generator: torch.Generator
     "Image quilting for texture synthesis and transfer", 2001) -> (1, C, h, w): square blocks
     of the map (half its side, at most QUILT_BLOCK) laid in raster order with a quarter-block
     overlap, each taken at the offset (drawn at random among those within `tolerance` of the
-    best) that best continues what its neighbours already put in the overlap, and feathered
-    into them. The canvas is a torus: the last row and column continue the first, so the
-    field wraps around. Unlike a random-phase field it keeps the map's own local arrangement,
-    so brick courses, weaves and cell walls stay whole; each place draws its block afresh, so
-    the canvas does not repeat the map as a tiling would."""
+    best) that best continues what its neighbours already put in the overlap, and joined to
+    them along the cheapest path through the overlap (`_seam`). The canvas is a torus: the
+    last row and column continue the first, so the field wraps around. Unlike a random-phase
+    field it keeps the map's own local arrangement, so brick courses, weaves and cell walls
+    stay whole; each place draws its block afresh, so the canvas does not repeat the map as a
+    tiling would."""
     c, h0, w0 = spot.shape
     h, w = shape
     block = max(2, min(h0 // 2, w0 // 2, h // 2, w // 2, QUILT_BLOCK))
-    overlap = max(1, block // 4)
-    stride = block - overlap
+    stride = block - max(1, block // 4)
     step = 1  # between candidate offsets: a big map offers a regular grid of them
     while -(-(h0 - block + 1) // step) * -(-(w0 - block + 1) // step) > QUILT_CANDIDATES:
         step += 1
     spot = spot.float()[None]  # (1, C, h0, w0)
-    energy = spot.pow(2).sum(1, keepdim=True)  # (1, 1, h0, w0)
+    # with its energy per pixel: one correlation gives a candidate's whole masked error
+    stacked = torch.cat([spot, spot.pow(2).sum(1, keepdim=True)], dim=1)  # (1, C + 1, h0, w0)
     across = -(-(w0 - block + 1) // step)  # candidate offsets per row
-    ramp = torch.ones(block)
-    fade = (torch.arange(overlap) + 1.0) / (overlap + 1)
-    ramp[:overlap], ramp[block - overlap:] = fade, fade.flip(0)
-    feather = ramp[:, None] * ramp[None, :]  # (block, block)
-    total = torch.zeros(c, h * w)
-    weight = torch.zeros(h * w)
+    canvas = torch.zeros(c, h * w)
+    filled = torch.zeros(h * w, dtype=torch.bool)
     for i in range(-(-h // stride)):
         for j in range(-(-w // stride)):
             ys = (i * stride + torch.arange(block)) % h
             xs = (j * stride + torch.arange(block)) % w
             index = (ys[:, None] * w + xs[None, :]).flatten()  # the block's place on the canvas
-            covered = (weight[index] > 0).float().view(1, 1, block, block)  # neighbours' part
+            covered = filled[index].view(block, block)  # what neighbours already put there
+            old = canvas[:, index].view(c, block, block)
             if covered.any():
-                target = (total[:, index] / weight[index].clamp_min(1e-8)).view(1, c, block, block)
-                # masked squared error of the block at every candidate offset, as correlations
-                error = (F.conv2d(energy, covered, stride=step)
-                         - 2 * F.conv2d(spot, covered * target, stride=step)
-                         + (covered * target**2).sum()).flatten().clamp_min(0)
+                mask = covered.float()[None]
+                # masked squared error of the block at every candidate offset, as one
+                # correlation: sum of mask * (candidate^2 - 2 candidate * old + old^2)
+                kernel = torch.cat([-2 * mask * old, mask])[None]  # (1, C + 1, block, block)
+                error = (F.conv2d(stacked, kernel, stride=step)
+                         + (mask * old**2).sum()).flatten().clamp_min(0)
                 good = torch.nonzero(error <= (1 + tolerance) * error.min() + 1e-6).flatten()
             else:
                 good = torch.arange(across * -(-(h0 - block + 1) // step))
             pick = int(good[int(torch.randint(len(good), (1,), generator=generator))])
             y, x = pick // across * step, pick % across * step
-            patch = spot[0, :, y:y + block, x:x + block] * feather
-            total.index_add_(1, index, patch.reshape(c, -1))
-            weight.index_add_(0, index, feather.flatten())
-    return (total / weight.clamp_min(1e-8)).view(1, c, h, w)
+            new = spot[0, :, y:y + block, x:x + block]
+            take = torch.from_numpy(_seam((new - old).pow(2).sum(0).numpy(),
+                                          covered.numpy())).float()
+            canvas[:, index] = (take * new + (1 - take) * old).reshape(c, -1)
+            filled[index] = True
+    return canvas.view(1, c, h, w)
+
+
+def _seam(error: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """How much of a new block to take over what is there, (block, block) in [0, 1]: on each
+    side where whole rows or columns are already covered, the new block starts past the
+    cheapest top-to-bottom (or left-to-right) path through that strip of `error` (dynamic
+    programming, a step of at most one pixel per row), softened by one pixel across the cut.
+    Uncovered pixels are always taken. numpy: small arrays, many blocks."""
+    take = np.ones(error.shape)
+    # each side turned into a left strip (the path runs down its rows), and turned back
+    for turn, back, full in (
+        (lambda e: e, lambda t: t, covered.all(axis=0)),  # left columns
+        (lambda e: e[:, ::-1], lambda t: t[:, ::-1], covered.all(axis=0)[::-1]),  # right
+        (lambda e: e.T, lambda t: t.T, covered.all(axis=1)),  # top rows
+        (lambda e: e.T[:, ::-1], lambda t: t[:, ::-1].T, covered.all(axis=1)[::-1]),  # bottom
+    ):
+        width = min(int(np.cumprod(full).sum()), len(full) - 1)  # leading lines covered
+        if width == 0:
+            continue
+        path = _cheapest_path(turn(error)[:, :width])
+        side = np.ones(error.shape)
+        side[:, :width] = np.arange(width)[None, :] >= path[:, None]
+        take = np.minimum(take, back(side))
+    padded = np.pad(take, 1, mode="edge")
+    h, w = take.shape
+    soft = sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) / 9
+    return np.where(covered, soft, 1.0)
+
+
+def _cheapest_path(cost: np.ndarray) -> np.ndarray:
+    """(rows, width) costs -> the column of the cheapest top-to-bottom path in each row,
+    moving at most one column a row (dynamic programming; numpy: a small array per block)."""
+    total = cost.astype(np.float64)
+    for r in range(1, len(total)):
+        prev = total[r - 1]
+        best = prev.copy()
+        best[1:] = np.minimum(best[1:], prev[:-1])
+        best[:-1] = np.minimum(best[:-1], prev[1:])
+        total[r] += best
+    path = np.empty(len(total), dtype=np.int64)
+    path[-1] = int(total[-1].argmin())
+    for r in range(len(total) - 2, -1, -1):
+        low = max(0, path[r + 1] - 1)
+        path[r] = low + int(total[r, low:path[r + 1] + 2].argmin())
+    return path

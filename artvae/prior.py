@@ -6,8 +6,9 @@ map x_1 along the straight line x_t = (1 - t) x_0 + t x_1, given the image's sty
 integrates dx/dt = v from t = 0 to 1 in a few Heun steps. Every convolution pads circularly, so
 a sample wraps around seamlessly at any size whose map side is a multiple of 8 (64 px images).
 A variation starts part-way (SDEdit, Meng et al. 2022): the upload's map re-arranged on the
-output's canvas (quilted from its own pieces, `latent.quilt`), mixed with noise at time t0 and carried to t = 1 under
-the upload's style, so it keeps the upload's kind of structure in a new arrangement.
+output's canvas (quilted from its own pieces, `latent.quilt`), mixed with noise at time t0
+and carried to t = 1 under the upload's style, so it keeps the upload's kind of structure in a
+new arrangement.
 
 Styles for seeded samples blend two of 256 stored training styles (`style_bank`, filled in by
 `train-prior`).
