@@ -14,7 +14,9 @@ import torch
 from . import latent
 from .latent import Code
 from .model import DOWNSCALE, ArtVAE, normalise_over_space
-from .prior import padded_side, sample_structure, vary_structure
+from .prior import padded_side, vary_structure
+
+SAMPLE_STRENGTH = 0.5  # of a seeded sample's quilted start that the prior redraws
 
 
 def map_shape(size: tuple[int, int]) -> tuple[int, int]:
@@ -36,8 +38,9 @@ def sample_code(model: ArtVAE, seed: int, size: tuple[int, int], temperature: fl
                 coords: list[float] | None = None, fast: bool = False,
                 offsets: list[float] | None = None) -> Code:
     """A seeded texture's code: a style (from the seed, or at `coords` along the explore
-    directions) and a layout drawn for it by the prior (`fast`, or no prior: a random-phase
-    field of a stored training map). `offsets` then move the style along the explore
+    directions) and a layout drawn for it by the prior from a quilt of one of the stored
+    training maps, SAMPLE_STRENGTH of it redrawn (`fast`, or no prior: a random-phase field of
+    a stored training map). `offsets` then move the style along the explore
     directions (in training spreads) and leave the layout alone: the playground's sliders
     nudge the sample a person picked."""
     generator = torch.Generator().manual_seed(int(seed))
@@ -51,8 +54,15 @@ def sample_code(model: ArtVAE, seed: int, size: tuple[int, int], temperature: fl
     if coords is not None:
         style = _explore(model, coords)
     device = model.prior.style_bank.device
-    structure = sample_structure(model.prior, style.to(device), map_shape(size), generator,
-                                 temperature=temperature)
+    h, w = map_shape(size)
+    # the prior alone draws blotchy grain: it starts from one of the stored training maps
+    # quilted into a new arrangement, and redraws half of it (SDEdit) for the style
+    spot = model.structure_bank[int(torch.randint(len(model.structure_bank), (1,),
+                                                  generator=generator))].cpu()
+    start = latent.quilt(spot, (padded_side(h), padded_side(w)), generator)
+    structure = vary_structure(model.prior, normalise_over_space(start).to(device),
+                               style.to(device), SAMPLE_STRENGTH, generator,
+                               temperature=temperature)[..., :h, :w]
     return Code(normalise_over_space(structure.float()).cpu(), _nudged(model, style, offsets),
                 size)
 

@@ -156,13 +156,13 @@ def sample_structure(prior: StructurePrior, style: torch.Tensor, shape: tuple[in
 
 def vary_structure(prior: StructurePrior, start: torch.Tensor, style: torch.Tensor,
                    strength: float, generator: torch.Generator | None = None,
-                   steps: int = 4) -> torch.Tensor:
+                   steps: int = 4, temperature: float = 1.0) -> torch.Tensor:
     """A new arrangement of `start` (B, C_s, h, w), already at the output's map size and side a
     multiple of 8: noised to t0 = 1 - strength and carried to t = 1 under `style`. Strength 1 is
-    a fresh sample; small strengths keep more of `start`."""
+    a fresh sample; small strengths keep more of `start`. `temperature` scales the noise."""
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     t0 = 1.0 - strength
-    noise = torch.randn(start.shape, generator=generator).to(start)
+    noise = torch.randn(start.shape, generator=generator).to(start) * temperature
     x = t0 * start + (1 - t0) * noise
     return integrate(prior, x, style, t0, max(1, round(steps * strength)))
