@@ -225,6 +225,8 @@ def samples_table(m: dict) -> str:
         if key in m:
             r = m[key]
             check = {True: "passed", False: "FAILED"}.get(r.get("copy_check_passed"), "-")
+            if "copy_check_gap_se" in r:
+                check += f" ({r['copy_check_gap_se']:+.1f} SE)"
             rows.append(f"| {label} | {r['nearest_swd']:.1f} | {r['ratio']:.2f} | "
                         f"{r.get('nearest_training_swd', float('nan')):.1f} | {check} |")
     return "\n".join(rows)

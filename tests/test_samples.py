@@ -32,11 +32,12 @@ def test_copy_check_fails_for_copies_of_training_crops_and_passes_for_unseen_one
     train, held_out = textures(12, 1), textures(6, 2)
     pairwise = swd_matrix(held_out, held_out).fill_diagonal_(float("inf"))
     real_nearest = pairwise.min(dim=1).values.mean().item()
-    real_to_train = swd_matrix(held_out, train).min(dim=1).values.mean().item()
+    real_to_train = swd_matrix(held_out, train).min(dim=1).values
     copies = nearest_figures(train[:6], held_out, real_nearest, train, real_to_train)
     fresh = nearest_figures(held_out.flip(-1), held_out, real_nearest, train, real_to_train)
     assert copies["copy_check_passed"] is False and fresh["copy_check_passed"] is True
     assert copies["nearest_training_swd"] < fresh["nearest_training_swd"]
+    assert copies["copy_check_gap_se"] < -2  # exact copies: far nearer than chance allows
 
 
 def test_sample_sheet_lays_out_seeds_row_by_row(tmp_path):
