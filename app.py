@@ -231,11 +231,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
     examples_there = {"bricks", "cells", "wood"} <= set(EXAMPLES)
     if examples_there:
         bricks, cells, wood = (file_data(EXAMPLES[n]) for n in ("bricks", "cells", "wood"))
-        first["encode"] = encode_ui(bricks, 512, False)
-        first["mix"] = mix_ui(bricks, cells, None, None, 1.0, 1.0, 1.0, 1.0, LAYOUTS[0], 512,
+        side = pg.DEFAULT_SIZE
+        first["encode"] = encode_ui(bricks, side, False)
+        first["mix"] = mix_ui(bricks, cells, None, None, 1.0, 1.0, 1.0, 1.0, LAYOUTS[0], side,
                               False)
-        first["blend"] = blend_ui(bricks, wood, 0.5, "full", "left-right", 512, False)
-    first["explore"] = explore_ui([], 0, 1.0, 512, False, *[0.0] * directions)
+        first["blend"] = blend_ui(bricks, wood, 0.5, "full", "left-right", side, False)
+    first["explore"] = explore_ui([], 0, 1.0, pg.DEFAULT_SIZE, False, *[0.0] * directions)
     renders.reset_pace()
 
     def initial(name: str, i: int, empty=None):
@@ -272,7 +273,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     "and a *style* (what they look like), then mix, blend and explore.")
         with gr.Row(equal_height=True):
             with gr.Column(scale=3, min_width=280):
-                size = gr.Slider(pg.SLIDER_MIN_SIZE, pg.MAX_SIZE, value=512,
+                size = gr.Slider(pg.SLIDER_MIN_SIZE, pg.MAX_SIZE, value=pg.DEFAULT_SIZE,
                                  step=pg.SLIDER_STEP, label="Output size (px)",
                                  info="Mix, Blend and Explore; Encode keeps the input's size")
                 tileable = gr.Checkbox(label="Tileable (seamless)", value=False)

@@ -35,6 +35,7 @@ from .metrics import psnr
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # output side in pixels: bounded work per request
 SLIDER_MIN_SIZE, SLIDER_STEP = 256, 64  # the app's output-size slider (Restore snaps to it)
+DEFAULT_SIZE = 512  # the slider's start: what the first page is made at
 RAMPS = ("left-right", "radial")
 MAX_MIX = 8  # images one mix may combine (the UI shows four)
 MAX_STEPS = 60  # a morph is frames 0..steps

@@ -73,12 +73,16 @@ class Studio:
     @property
     def restorable(self) -> list:
         """The components `restored` may set (the outputs of the app's restore event)."""
-        return [*self.textures, *self.corners, *self.controls.values()]
+        return [*self.textures, *self.corners, *self.controls.values(),
+                *self.paint_event["outputs"]]
 
     def restored(self, controls: dict) -> dict:
         """The Paint or Palette controls of `restore.restored_controls` -> {component: value}
-        (a mask of None clears the canvas: the recipe did not keep it)."""
+        (a mask of None clears the canvas, the recipe did not keep it, and the painting shown:
+        it is not the restored one)."""
         updates = {}
+        if "mask" in controls and controls["mask"] is None:
+            updates |= dict.fromkeys(self.paint_event["outputs"])
         for key, value in controls.items():
             if key in ("textures", "corners"):
                 updates |= dict(zip(getattr(self, key), value, strict=True))
@@ -170,17 +174,34 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
         if any(c is None for c in corners):
             missing = [palette_ops.CORNERS[i] for i, c in enumerate(corners) if c is None]
             return waiting(f"A palette needs four corners: add {', '.join(missing)}.", 3)
-        result, cells, weights = palette_ops.palette(engine, corners, rows, cols, cell, tiles)
-        path = str(folder.save(result))
-        gallery = [(c, palette_ops.caption(w)) for c, w in zip(cells, weights, strict=True)]
-        # square thumbnails in a gallery about 900 px wide; taller pages scroll
-        height = round(int(rows) * 900 / int(cols)) + 60
-        return (gr.Gallery(value=gallery, columns=int(cols), height=height), path,
-                (corners, weights))
+        gallery, path, made_from = palette_made(corners, rows, cols, cell, tiles)
+        return (gr.Gallery(value=gallery, columns=int(cols), height=gallery_height(rows, cols)),
+                path, made_from)
 
-    def texture(label: str, elem_id: str, height: int = 180) -> gr.Image:
+    def palette_made(corners, rows, cols, cell, tiles) -> tuple:
+        """(gallery pictures with captions, the sheet's path, what the cells were made from)."""
+        result, cells, weights = palette_ops.palette(engine, corners, rows, cols, cell, tiles)
+        gallery = [(c, palette_ops.caption(w)) for c, w in zip(cells, weights, strict=True)]
+        return gallery, str(folder.save(result)), (corners, weights)
+
+    def gallery_height(rows, cols) -> int:
+        """Square thumbnails in a gallery about 900 px wide; taller pages scroll."""
+        return round(int(rows) * 900 / int(cols)) + 60
+
+    def texture(label: str, elem_id: str, height: int = 180, value: str | None = None
+                ) -> gr.Image:
         return gr.Image(label=label, type="filepath", sources=["upload", "clipboard"],
-                        height=height, elem_id=elem_id)
+                        height=height, elem_id=elem_id, value=value)
+
+    # the first page: each tab opens with a result made from the examples, as the others do
+    first_paint = [examples.get(n) for n in ("bricks", "cells")] + [None, None]
+    first_corners = [examples.get(n) for n in ("bricks", "cells", "marble", "wood")]
+    first_mask = paint_ops.example_mask("halves", CANVAS, 2)
+    painted, made = (None, None, None), (None, None, None)
+    if all(first_paint[:2]) and all(first_corners):
+        painted = shown(paint_ops.paint(engine, first_mask, first_paint[:2], None, 0.3,
+                                        pg.DEFAULT_SIZE, False))
+        made = palette_made(first_corners, 5, 5, 128, False)
 
     def example_rows(rows: list[list[str | None]], inputs: list) -> gr.Examples:
         return gr.Examples([[examples.get(n) for n in row] for row in rows], inputs,
@@ -195,7 +216,7 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
         with gr.Row():
             with gr.Column(scale=3):
                 canvas = gr.ImageEditor(
-                    value=paint_ops.example_mask("halves", CANVAS, 2), type="pil",
+                    value=first_mask, type="pil",
                     image_mode="RGB", format="png", label="Mask", elem_id="paint-canvas",
                     sources=["upload", "clipboard"], transforms=(), layers=False,
                     canvas_size=(CANVAS, CANVAS), fixed_canvas=True, height=560,
@@ -208,7 +229,8 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
                 textures = []
                 for first in (0, 2):
                     with gr.Row():
-                        textures += [texture(f"Texture {i + 1} ({name})", f"paint-texture-{i + 1}")
+                        textures += [texture(f"Texture {i + 1} ({name})", f"paint-texture-{i + 1}",
+                                             value=first_paint[i])
                                      for i, (name, _) in enumerate(paint_ops.MASK_COLOURS)
                                      if first <= i < first + 2]
                 paint_examples = example_rows([["bricks", "cells", None, None],
@@ -225,20 +247,20 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
                                    "paint-layout")
         paint_button = gr.Button("Paint", variant="primary", elem_id="paint-button")
         with gr.Row(equal_height=True):
-            paint_result = gr.Image(label="Painted", type="filepath", format="png",
+            paint_result = gr.Image(painted[0], label="Painted", type="filepath", format="png",
                                     interactive=False, height=360, elem_id="paint-result")
-            paint_tiles = gr.Image(label="2x2 tiled preview (seams show unless tileable)",
-                                   format="png", interactive=False, height=360,
+            paint_tiles = gr.Image(painted[1], label="2x2 tiled preview (seams show unless "
+                                   "tileable)", format="png", interactive=False, height=360,
                                    elem_id="paint-result-tiles")
-        paint_file = gr.File(label="Download: the PNG carries its recipe", interactive=False,
-                             height=80)
+        paint_file = gr.File(painted[2], label="Download: the PNG carries its recipe",
+                             interactive=False, height=80)
 
     with gr.Tab("Palette", id="palette") as palette_tab:
         gr.Markdown("Four corner textures and a grid of blends between them (bilinear "
                     "weights). **Click a cell to open it in Mix** with its weights.")
         with gr.Row():
-            corners = [texture(f"{name.capitalize()} corner", f"palette-corner-{i + 1}", 160)
-                       for i, name in enumerate(palette_ops.CORNERS)]
+            corners = [texture(f"{name.capitalize()} corner", f"palette-corner-{i + 1}", 160,
+                               first_corners[i]) for i, name in enumerate(palette_ops.CORNERS)]
         palette_examples = example_rows([["bricks", "cells", "marble", "wood"],
                                          ["stripes", "woven", "cells", "bricks"]], corners)
         with gr.Row():
@@ -250,16 +272,17 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
             cell = gr.Slider(low, high, value=128, step=step, label="Cell size (px)")
         palette_button = gr.Button("Make palette", variant="primary", elem_id="palette-button")
         with gr.Row():
-            gallery = gr.Gallery(label="Palette: click a cell to open it in Mix", columns=5,
+            gallery = gr.Gallery(made[0], label="Palette: click a cell to open it in Mix",
+                                 columns=5, height=gallery_height(5, 5),
                                  allow_preview=False, format="png", object_fit="contain",
                                  elem_id="palette-gallery", scale=3)
             with gr.Column(scale=1, min_width=200):
-                sheet = gr.File(label="Download the sheet (one PNG)", interactive=False,
+                sheet = gr.File(made[1], label="Download the sheet (one PNG)", interactive=False,
                                 height=80, elem_id="palette-sheet")
                 gr.Markdown("Each cell is a Mix of the corners, layouts blended. Its caption "
                             "gives the corners' weights in per cent: top-left · top-right · "
                             "bottom-left · bottom-right.")
-        made_from = gr.State(None)
+        made_from = gr.State(made[2])
 
     paint_event = dict(fn=gpu(friendly(paint_ui)),
                        inputs=[canvas, *textures, layout_from, layout_image, seed, softness,

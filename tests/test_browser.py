@@ -129,6 +129,12 @@ def test_every_tab_shows_a_computed_result_on_first_load(page):
         assert settings["op"] == {"Explore": "sample"}.get(tab, tab.lower())
         assert page.locator(f"#{elem_id}-download a").count() == 1  # the PNG to download
     assert page.locator("#explore-gallery img").count() == 8
+    open_tab(page, "Paint")  # bricks and cells painted into the halves mask
+    page.locator("#paint-result img").wait_for()
+    assert page.locator("#paint-result-tiles img").count() == 1
+    open_tab(page, "Palette")  # a 5 x 5 grid of the first four examples
+    page.locator("#palette-gallery img").nth(24).wait_for()
+    assert page.locator("#palette-sheet a").count() == 1
 
 
 def test_encode_an_example_shows_reconstruction_and_code(page):

@@ -86,9 +86,11 @@ def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
                                                  handle_file(EXAMPLES / "woven.png")],
                              softness=0.45, size=320, tileable=True, api_name="/paint")
     page = open_page(browser, app_url)
+    page.get_by_role("tab", name="Paint").click()
+    first = wait_for_new_image(page, "paint-result")  # the first page's painting
     restore(page, made, tmp_path)
     page.get_by_role("tab", name="Paint", selected=True).wait_for()
-    painted = wait_for_new_image(page, "paint-result")  # re-made from the restored settings
+    painted = wait_for_new_image(page, "paint-result", first)  # re-made from the recipe
     assert page.get_by_text("Restored the settings of a paint").is_visible()
     assert page.locator("#paint-softness input[type=number]").input_value() == "0.45"
     assert all(page.locator(f"#paint-texture-{i} img").count() == 1 for i in (1, 2))
