@@ -23,7 +23,7 @@ from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_man
 from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
-from .samples import evaluate_samples
+from .samples import evaluate_expansion, evaluate_samples
 from .swaps import evaluate_swaps
 
 CARD_START, CARD_END = "<!-- evaluate:start -->", "<!-- evaluate:end -->"
@@ -187,6 +187,12 @@ def card_table(metrics: dict) -> str:
         )
     if "samples" in metrics:
         paragraphs.append(samples_table(metrics["samples"]))
+    if "expansion" in metrics:
+        e = metrics["expansion"]
+        paragraphs.append(
+            f"Expansion ({e['count']} held-out textures, 256 px grown to a 512 px tileable "
+            f"canvas): SWD of its quarters to the input {e['expanded_swd']:.1f}, against "
+            f"{e['reconstruction_swd']:.1f} for the input's own reconstruction.")
     return "\n\n".join(paragraphs)
 
 
@@ -251,7 +257,9 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
     train_images = (load_split(data, "train", max_side=512)
                     if (Path(data) / "manifest.json").is_file() else None)
     groups = load_eval_groups(data)
-    metrics["samples"] = evaluate_samples(model, groups.get("textures") or images, train_images)
+    textures = groups.get("textures") or images
+    metrics["samples"] = evaluate_samples(model, textures, train_images)
+    metrics["expansion"] = evaluate_expansion(model, textures)
     if groups:
         metrics["groups"] = {}
         for name, members in groups.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .data import centre_crops
-from .generate import sample_code, variation_code
+from .generate import expanded, sample_code, variation_code
 from .images import save_picture, tensor_to_image
 from .latent import Code
 from .metrics import swd_matrix
@@ -104,6 +104,28 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
         metrics[name] = nearest_figures(decode_codes(model, codes), held_out, real_nearest,
                                         train, reference)
     return metrics
+
+
+@torch.inference_mode()
+def evaluate_expansion(model: ArtVAE, images: list[torch.Tensor], count: int = 24) -> dict:
+    """How much an expansion still looks like its input: each of `count` held-out textures
+    (256 px centre crops) grown to a 512 px tileable canvas (`generate.expanded`, seed = its
+    index), the mean SWD of the canvas's four 256 px quarters to the input, beside the SWD of
+    the input's own reconstruction (what the decoder can do at best)."""
+    crops = centre_crops(images[:count], SIDE)
+    codes = encode_codes(model, crops)
+    device = next(model.parameters()).device
+    grown, rebuilt = [], []
+    for i, code in enumerate(codes):
+        big = expanded(model, code, (2 * SIDE, 2 * SIDE), seed=i)
+        x = ArtVAE.to_image_range(model.decode(big.structure.to(device), big.style.to(device),
+                                               True)).cpu()
+        quarters = torch.cat([x[..., a:a + SIDE, b:b + SIDE] for a in (0, SIDE)
+                              for b in (0, SIDE)])
+        grown.append(swd_matrix(quarters, crops[i:i + 1]).mean().item())
+        rebuilt.append(swd_matrix(decode_codes(model, [code]), crops[i:i + 1]).item())
+    return {"count": len(codes), "expanded_swd": round(sum(grown) / len(grown), 2),
+            "reconstruction_swd": round(sum(rebuilt) / len(rebuilt), 2)}
 
 
 def sample_sheet(model: ArtVAE, out: Path, seeds: list[int], side: int = 256,

@@ -65,3 +65,15 @@ def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
     r = m["random_phase"]
     assert r["copy_check_passed"] is (r["nearest_training_swd"]
                                       >= m["reconstructed_nearest_training_swd"])
+
+
+def test_expansion_is_scored_against_its_input_beside_the_reconstruction():
+    from artvae.samples import evaluate_expansion
+
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny()).eval()
+    images = [(x * 255).round().to(torch.uint8) for x in textures(3, 5)]
+    m = evaluate_expansion(model, images, count=2)
+    assert m["count"] == 2
+    assert m["expanded_swd"] > 0 and m["reconstruction_swd"] > 0
+    assert m["expanded_swd"] != m["reconstruction_swd"]
