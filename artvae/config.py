@@ -15,7 +15,7 @@ class ModelConfig:
     dec_blocks: tuple[int, int] = (2, 2)  # style-modulated residual blocks at 1/8 and 1/4
     norm_groups: int = 8  # GroupNorm groups; the style then re-scales the normalised features
     style_directions: int = 8  # principal style directions stored with the weights for "explore"
-    structure_bank: int = 32  # training structure maps stored with the weights: seeded samples
+    structure_bank: int = 128  # training structure maps stored with the weights: seeded samples
     # the layout map's posterior mean is normalised per channel over space (zero mean, unit
     # spread), so its global statistics carry no colour or contrast: only the style can
     structure_norm: bool = True

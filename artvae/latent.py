@@ -243,7 +243,7 @@ QUILT_CANDIDATES = 1024  # offsets each block chooses from, at most (a regular g
 
 
 def quilt(spot: torch.Tensor, shape: tuple[int, int], generator: torch.Generator | None = None,
-          tolerance: float = 0.1) -> torch.Tensor:
+          tolerance: float = 0.3) -> torch.Tensor:
     """A map (C, h0, w0) rearranged on an (h, w) canvas by image quilting (Efros and Freeman,
     "Image quilting for texture synthesis and transfer", 2001) -> (1, C, h, w): square blocks
     of the map (half its side, at most QUILT_BLOCK) laid in raster order with a quarter-block
