@@ -148,10 +148,10 @@ def sample_structure(prior: StructurePrior, style: torch.Tensor, shape: tuple[in
     canvas is padded to the prior's multiple and cropped back, so only shapes that are already
     multiples wrap around exactly."""
     h, w = shape
-    channels = prior.stem.in_channels // 4
-    noise = torch.randn(style.shape[0], channels, padded_side(h), padded_side(w),
-                        generator=generator).to(style) * temperature
-    return integrate(prior, noise, style, 0.0, steps)[..., :h, :w]
+    canvas = style.new_zeros(style.shape[0], prior.stem.in_channels // 4, padded_side(h),
+                             padded_side(w))
+    # strength 1: the start is all noise
+    return vary_structure(prior, canvas, style, 1.0, generator, steps, temperature)[..., :h, :w]
 
 
 def vary_structure(prior: StructurePrior, start: torch.Tensor, style: torch.Tensor,
