@@ -81,7 +81,10 @@ def mix(
     if len(codes) != len(weights) or not codes:
         raise ValueError("give one weight per texture")
     weights = normalise_weights(weights)
-    centre = style_centre if style_centre is not None else torch.zeros_like(codes[0].style)
+    # the centre is a model buffer (on its device); the codes may be kept elsewhere (the
+    # engine keeps them on the CPU): the codes' device wins
+    centre = (style_centre.to(codes[0].style.device) if style_centre is not None
+              else torch.zeros_like(codes[0].style))
     style = _mix_styles([c.style for c in codes], weights, centre)
     if structure_from is not None:
         base = codes[structure_from]
@@ -126,7 +129,8 @@ def blend(
     style moves; spatial: one canvas of A's layout whose style ramps from A to B across it."""
     if not 0.0 <= t <= 1.0:
         raise ValueError("t must be between 0 and 1")
-    centre = style_centre if style_centre is not None else torch.zeros_like(a.style)
+    centre = (style_centre.to(a.style.device) if style_centre is not None
+              else torch.zeros_like(a.style))
     if mode == "full":
         b_structure = _fit_structure(b.structure, a.structure.shape[-2:])
         maps, weights = [a.structure, b_structure], [1.0 - t, t]

@@ -95,10 +95,14 @@ class TrainConfig:
 
 
 class TextureCrops:
-    """Training textures in memory; draws pairs of crops of one texture at a random scale."""
+    """Training textures in memory; draws pairs of crops of one texture at a random scale.
+    On a GPU the textures are held there and cropped and resized there: one CPU thread cannot
+    resample crops as fast as an accelerator trains on them."""
 
-    def __init__(self, folder: Path, split: str, max_side: int):
-        self.images = load_split(folder, split, max_side)  # (3, H, W) uint8 each
+    def __init__(self, folder: Path, split: str, max_side: int,
+                 device: torch.device | None = None):
+        # (3, H, W) uint8 each
+        self.images = [x.to(device) for x in load_split(folder, split, max_side)]
 
     def pairs(self, n: int, crop: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Two (n, 3, crop, crop) batches in [-1, 1]; row i of both comes from one texture."""
@@ -321,7 +325,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     net = CrossCrop(model, swaps=cfg.swap_weight > 0)
     train_net = DistributedDataParallel(net) if distributed else net
     train_disc = DistributedDataParallel(disc) if distributed else disc
-    textures = TextureCrops(data, "train", cfg.max_side)
+    textures = TextureCrops(data, "train", cfg.max_side,
+                            device if device.type == "cuda" else None)
     val_crops = centre_crops(load_split(data, "val", cfg.max_side)[: cfg.val_images], 256)
 
     batches = prefetched(lambda: textures.pairs(cfg.batch_pairs, cfg.crop, generator))

@@ -1,0 +1,77 @@
+"""The CUDA path: the engine under bf16 autocast on a GPU, banded decoding, training and the
+prior's training there. Skipped where PyTorch sees no GPU (CI has none); run on a lent GPU
+machine with `pytest tests/test_cuda.py`."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from artvae import tiled
+from artvae.engine import Engine
+from artvae.images import load_image
+from artvae.model import ArtVAE
+from artvae.train import TrainConfig, train
+from artvae.train_prior import PriorTrainConfig, train_prior
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[Engine, Engine]:
+    return Engine(device="cuda"), Engine(device="cpu", precision="float32")
+
+
+def psnr_between(a, b) -> float:
+    a, b = (np.asarray(x, dtype=np.float64) for x in (a, b))
+    assert a.shape == b.shape
+    return float(10 * np.log10(255**2 / max(np.mean((a - b) ** 2), 1e-10)))
+
+
+def test_bundled_weights_on_cuda_match_the_cpu(engines):
+    """bf16 on the GPU against float32 on the CPU, on the shipped weights: the same images to
+    within rounding (a dtype or device mistake shows as a wreck, not a few levels)."""
+    gpu, cpu = engines
+    assert gpu.device.type == "cuda" and gpu.dtype == torch.bfloat16
+    bricks, wood = (load_image(EXAMPLES / name) for name in ("bricks.png", "wood.png"))
+    for run in (lambda e: e.reconstruct(bricks, tileable=True),
+                lambda e: e.blend(bricks, wood, 0.4, mode="spatial"),
+                lambda e: e.mix([bricks, wood], [1, 2], structure_from=0)):
+        assert psnr_between(run(gpu), run(cpu)) > 35
+    # seeded sampling and quilting choose between candidates that rounding may tip: they run
+    for run in (lambda e: e.sample(3, size=(256, 256), tileable=True),
+                lambda e: e.expand(bricks, size=(512, 512))):
+        low, high = (np.asarray(run(e)) for e in (gpu, cpu))
+        assert low.shape == high.shape and low.dtype == high.dtype == np.uint8
+
+
+def test_banded_decode_on_cuda_is_the_decoders_image(engines, monkeypatch):
+    """Banded decoding of a 1024 px tileable canvas on the GPU in float32 rounds to the untiled
+    image's levels within 1."""
+    gpu, _ = engines
+    monkeypatch.setattr(tiled, "BAND_ELEMENTS", 1 << 18)
+    code = gpu.encode(EXAMPLES / "bricks.png")
+    structure = code.structure.repeat(1, 1, 2, 2).cuda()  # the engine keeps codes on the CPU
+    style = code.style.cuda()
+    with torch.inference_mode():
+        plain = gpu.model.decode(structure, style, tileable=True)
+        banded = tiled.decode(gpu.model.decoder, structure, style, tileable=True)
+    levels = [(ArtVAE.to_image_range(x) * 255).round() for x in (plain, banded)]
+    assert (levels[0] - levels[1]).abs().max().item() <= 1
+
+
+def test_training_and_prior_training_run_on_cuda(corpus, tmp_path):
+    """The bf16-autocast training step with crops made on the GPU, then the prior on its codes."""
+    cfg = TrainConfig.preset("tiny")
+    train(cfg, corpus, tmp_path / "run", "cuda")
+    state = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    assert state["step"] == cfg.steps
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    from artvae.export import export
+    export(tmp_path / "run", tmp_path / "vae", corpus, device="cuda")
+    out = train_prior(str(tmp_path / "vae"), corpus, tmp_path / "prior", tmp_path / "both",
+                      PriorTrainConfig.preset("tiny"), device="cuda")
+    model = ArtVAE.from_pretrained(out)
+    assert model.prior is not None
