@@ -268,6 +268,10 @@ def quilt(spot: torch.Tensor, shape: tuple[int, int], generator: torch.Generator
     spot = spot.float()[None]  # (1, C, h0, w0)
     # with its energy per pixel: one correlation gives a candidate's whole masked error
     stacked = torch.cat([spot, spot.pow(2).sum(1, keepdim=True)], dim=1)  # (1, C + 1, h0, w0)
+    # every candidate block, flattened once: (candidates, (C + 1) * block^2), at most ~20 MB;
+    # a candidate's masked error is then one row times the kernel (a matrix-vector product,
+    # cheaper than a convolution call per block on these small maps)
+    candidates = F.unfold(stacked, block, stride=step)[0].T.contiguous()
     across = -(-(w0 - block + 1) // step)  # candidate offsets per row
     canvas = torch.zeros(c, h * w)
     filled = torch.zeros(h * w, dtype=torch.bool)
@@ -282,9 +286,8 @@ def quilt(spot: torch.Tensor, shape: tuple[int, int], generator: torch.Generator
                 mask = covered.float()[None]
                 # masked squared error of the block at every candidate offset, as one
                 # correlation: sum of mask * (candidate^2 - 2 candidate * old + old^2)
-                kernel = torch.cat([-2 * mask * old, mask])[None]  # (1, C + 1, block, block)
-                error = (F.conv2d(stacked, kernel, stride=step)
-                         + (mask * old**2).sum()).flatten().clamp_min(0)
+                kernel = torch.cat([-2 * mask * old, mask])  # (C + 1, block, block)
+                error = (candidates @ kernel.flatten() + (mask * old**2).sum()).clamp_min(0)
                 good = torch.nonzero(error <= (1 + tolerance) * error.min() + 1e-6).flatten()
             else:
                 good = torch.arange(across * -(-(h0 - block + 1) // step))
