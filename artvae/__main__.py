@@ -112,6 +112,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         val_every=args.val_every,
         freeze_encoder=args.freeze_encoder or None,
     )
+    if args.structure_channels:  # a wider latent; from --init-from weights, grown into it
+        from dataclasses import replace
+
+        cfg = replace(cfg, model=replace(cfg.model, structure_channels=args.structure_channels))
     if args.no_structure_norm:  # the ablation: a layout map free to carry global appearance
         from dataclasses import replace
 
@@ -242,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the decoder alone: the codes, and a prior trained on them, stay")
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")
+    p.add_argument("--structure-channels", type=int,
+                   help="channels of the structure map (default 8); with --init-from weights "
+                        "of fewer, they are widened: the same image, new channels to learn")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

@@ -12,6 +12,8 @@ the decoder's widest layers run at 1/8 and 1/4 resolution, ending in a pixel-shu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
@@ -269,3 +271,37 @@ class ArtVAE(
         """As the mixin's, but strict: a missing or unexpected weight is an error."""
         kwargs.setdefault("strict", True)
         return super().from_pretrained(*args, **kwargs)
+
+
+@torch.no_grad()
+def widened(model: ArtVAE, channels: int) -> ArtVAE:
+    """`model` with a structure map of `channels` (more than its own) that decodes exactly as
+    it did: a trained model grown into a wider latent, so a run can start from it instead of
+    from scratch. The new map channels are fresh random features of the encoder's last layer
+    (with the posterior noise level of the old channels' average) that the decoder's stem
+    starts by ignoring (zero weights): its image is unchanged, and training can make use of
+    them. The prior belongs to the old latent and is dropped (train it again: `train-prior`);
+    the structure bank is refilled at export."""
+    old = model.config.structure_channels
+    if channels <= old:
+        raise ValueError(f"widening needs more than {old} structure channels, got {channels}")
+    config = replace(model.config, structure_channels=channels, prior_width=0)
+    wide = ArtVAE(config)
+    own = {k: v for k, v in model.state_dict().items()
+           if not k.startswith("prior.") and k != "structure_bank"}
+    head, stem = "encoder.structure_head.2.", "decoder.stem."
+    fresh = wide.state_dict()
+    for part in ("weight", "bias"):
+        trained, grown = own.pop(head + part), fresh[head + part].clone()
+        mean, logvar = trained[:old], trained[old:]
+        grown[:old] = mean  # rows: the means of the old channels, the new ones (random init)
+        grown[channels:channels + old] = logvar
+        grown[channels + old:] = logvar.mean(0, keepdim=True)
+        own[head + part] = grown
+    grown = torch.zeros_like(fresh[stem + "weight"])  # (c8, channels, 3, 3)
+    grown[:, :old] = own.pop(stem + "weight")
+    own[stem + "weight"] = grown
+    missing, unexpected = wide.load_state_dict(own, strict=False)
+    if unexpected or set(missing) != {"structure_bank"}:
+        raise KeyError(f"widening did not fit: {missing[:5]} {unexpected[:5]}")
+    return wide

@@ -43,7 +43,7 @@ from .losses import (
     style_cycle_loss,
 )
 from .metrics import colour_transfer, layout_kept, psnr, sharpness, ssim, style_transfer
-from .model import ArtVAE
+from .model import ArtVAE, widened
 
 
 @dataclass
@@ -284,6 +284,11 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     start = None
     if init_from is not None and not (run / "last.pt").is_file():
         start = ArtVAE.from_pretrained(init_from)
+        if cfg.model.structure_channels > start.config.structure_channels:
+            if cfg.freeze_encoder:
+                raise ValueError("a widened structure map needs the encoder trained: "
+                                 "leave out --freeze-encoder")
+            start = widened(start, cfg.model.structure_channels)  # a wider latent, same image
         # the structure normalisation has no weights: either setting can start from them; a
         # learned prior rides along untouched (it is trained on the codes by train-prior)
         cfg = replace(cfg, model=replace(cfg.model, prior_width=start.config.prior_width))

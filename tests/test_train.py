@@ -178,3 +178,33 @@ def test_colour_calibration_removes_the_decoders_mean_colour_error():
     removed = calibrate_colour(model, crops)
     assert torch.allclose(removed, before, atol=1e-6)
     assert mean_error().abs().max() < 1e-4 < before.abs().min()
+
+
+def test_a_widened_latent_decodes_the_same_and_learns_its_new_channels(corpus, tmp_path):
+    """Growing the structure map (`--structure-channels` over `--init-from` weights): the same
+    reconstruction at the start, the prior dropped, and training gives the new channels use."""
+    from dataclasses import replace
+
+    from artvae.model import widened
+
+    cfg = TrainConfig.preset("tiny")
+    torch.manual_seed(0)
+    start = ArtVAE(replace(cfg.model, prior_width=8)).eval()
+    for p in start.parameters():  # FiLM starts at zero: every weight must matter here
+        p.data.normal_(0.0, 0.2)
+    wide = widened(start, cfg.model.structure_channels + 2).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(wide.reconstruct(x), start.reconstruct(x), atol=1e-5)
+        q_old, _ = start.encode(x * 2 - 1)
+        q_new, _ = wide.encode(x * 2 - 1)
+    old = cfg.model.structure_channels
+    assert torch.allclose(q_new.mean[:, :old], q_old.mean, atol=1e-5)
+    assert q_new.mean.shape[1] == old + 2 and wide.prior is None
+
+    start.save_pretrained(tmp_path / "start")
+    cfg = replace(cfg, steps=4, model=replace(cfg.model, structure_channels=old + 2))
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
+    assert trained["decoder.stem.weight"][:, old:].abs().sum() > 0  # the new channels in use
+    assert not any(k.startswith("prior.") for k in trained)
