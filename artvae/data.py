@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tqdm import tqdm
 
 from .images import ImageError, load_image
 from .sources import GROUPS, Candidate, debian_candidates, decode, fetch_debian, folder_candidates
@@ -287,6 +288,25 @@ def centre_crops(images: list[torch.Tensor], side: int) -> torch.Tensor:
     return torch.stack(crops)
 
 
+def pack(folder: Path, out: Path, max_side: int = 512, quality: int = 90,
+         val_images: int = 24) -> dict:
+    """A compact copy of a built corpus for a machine that can take only so much (a lent GPU
+    machine's transfer limit is 64 MiB): the training split and the first `val_images`
+    held-out images (those training validates on), at most `max_side` px, as lossy WebP at
+    `quality`, with a manifest of the same entries. Returns the counts and the size."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries = read_manifest(folder, "train") + read_manifest(folder, "val")[:val_images]
+    total = 0
+    for entry in tqdm(entries, desc="packing", unit="image"):
+        name = Path(entry["file"]).with_suffix(".webp").name
+        load_image(folder / entry["file"], max_side=max_side).save(
+            out / name, quality=quality, method=4)
+        total += (out / name).stat().st_size
+        entry["file"] = name
+    (out / "manifest.json").write_text(json.dumps({"textures": entries}, indent=1))
+    return {"out": str(out), "images": len(entries), "mib": round(total / 2**20, 1)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m artvae.data",
@@ -319,8 +339,18 @@ def main(argv: list[str] | None = None) -> None:
         default=PACKAGE_CAP,
         help=f"most images kept from one package, 0 for no cap (default {PACKAGE_CAP})",
     )
+    pack_cmd = commands.add_parser(
+        "pack", help="a compact lossy copy of a built corpus, to train on a lent GPU machine")
+    pack_cmd.add_argument("--data", type=Path, required=True, help="a built corpus")
+    pack_cmd.add_argument("--out", type=Path, required=True)
+    pack_cmd.add_argument("--max-side", type=int, default=512,
+                          help="longest side kept (default 512, what training reads)")
+    pack_cmd.add_argument("--quality", type=int, default=90, help="WebP quality (default 90)")
     args = parser.parse_args(argv)
 
+    if args.command == "pack":
+        print(json.dumps(pack(args.data, args.out, args.max_side, args.quality)))
+        return
     if args.source:
         candidates = folder_candidates(args.source, args.group)
     else:

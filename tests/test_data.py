@@ -313,3 +313,16 @@ def test_centre_crops_have_the_asked_side_whatever_the_input():
         torch.zeros(3, 600, 512, dtype=torch.uint8),
     ]
     assert centre_crops(images, 256).shape == (3, 3, 256, 256)
+
+
+def test_pack_makes_a_smaller_corpus_that_trains_the_same_way(corpus, tmp_path):
+    from artvae.data import load_split, main, read_manifest
+
+    main(["pack", "--data", str(corpus), "--out", str(tmp_path / "pack"), "--max-side", "64"])
+    packed = read_manifest(tmp_path / "pack")
+    assert [e["split"] for e in packed] == sorted(
+        [e["split"] for e in packed], key=lambda s: s != "train")  # training split first
+    assert len(read_manifest(tmp_path / "pack", "train")) == len(read_manifest(corpus, "train"))
+    assert all(e["file"].endswith(".webp") for e in packed)
+    images = load_split(tmp_path / "pack", "train", max_side=512)
+    assert max(max(x.shape[1:]) for x in images) <= 64
