@@ -92,6 +92,8 @@ def _group_images(args: argparse.Namespace) -> list:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from .train import TrainConfig, train, with_overrides
 
     cfg = with_overrides(
@@ -113,12 +115,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         freeze_encoder=args.freeze_encoder or None,
     )
     if args.structure_channels:  # a wider latent; from --init-from weights, grown into it
-        from dataclasses import replace
-
         cfg = replace(cfg, model=replace(cfg.model, structure_channels=args.structure_channels))
     if args.no_structure_norm:  # the ablation: a layout map free to carry global appearance
-        from dataclasses import replace
-
         cfg = replace(cfg, model=replace(cfg.model, structure_norm=False))
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from,
           minutes=args.minutes)

@@ -101,8 +101,8 @@ class TextureCrops:
 
     def __init__(self, folder: Path, split: str, max_side: int,
                  device: torch.device | None = None):
-        # (3, H, W) uint8 each
-        self.images = [x.to(device) for x in load_split(folder, split, max_side)]
+        keep = device if device is not None and device.type == "cuda" else None
+        self.images = [x.to(keep) for x in load_split(folder, split, max_side)]  # (3, H, W) u8
 
     def pairs(self, n: int, crop: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Two (n, 3, crop, crop) batches in [-1, 1]; row i of both comes from one texture."""
@@ -330,8 +330,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     net = CrossCrop(model, swaps=cfg.swap_weight > 0)
     train_net = DistributedDataParallel(net) if distributed else net
     train_disc = DistributedDataParallel(disc) if distributed else disc
-    textures = TextureCrops(data, "train", cfg.max_side,
-                            device if device.type == "cuda" else None)
+    textures = TextureCrops(data, "train", cfg.max_side, device)
     val_crops = centre_crops(load_split(data, "val", cfg.max_side)[: cfg.val_images], 256)
 
     batches = prefetched(lambda: textures.pairs(cfg.batch_pairs, cfg.crop, generator))

@@ -58,8 +58,7 @@ def encode_crops(model: ArtVAE, data: Path, split: str, count: int, side: int,
                  generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
     """Posterior means of `count` random crops: {"maps": (N, C_s, side/8, side/8), "styles":
     (N, D_w)}, on the CPU."""
-    crops = TextureCrops(data, split, max_side=512,
-                         device=device if device.type == "cuda" else None)
+    crops = TextureCrops(data, split, max_side=512, device=device)
     maps, styles = [], []
     with tqdm(total=count, desc=f"encoding {split} crops", unit="crop") as bar:
         while sum(len(m) for m in maps) < count:
