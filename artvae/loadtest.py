@@ -150,7 +150,7 @@ def _requests(files: list[dict], seeds: itertools.count, rng: random.Random):
         elif kind == "encode":
             yield kind, [rng.choice(files), False]
         else:
-            yield kind, [next(seeds), SIDE, False, 1.0, None, False]
+            yield kind, [next(seeds), SIDE, False, 1.0, None, False, None]
 
 
 def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,

@@ -7,7 +7,8 @@ SSIM, Fourier amplitude, mean PSNR, block-mean colour, a KL per latent level, an
 discriminator after a warm-up. An EMA of the weights is what gets validated and exported. The
 run folder holds `last.pt` (resumable), `metrics.jsonl` and sample grids.
 `torchrun --nproc_per_node N -m artvae train ...` runs the same code data-parallel (gloo on
-CPU, nccl on CUDA); on CUDA it uses bf16 autocast.
+CPU, nccl on CUDA). It uses bf16 autocast where inference would (`device.autocast_dtype`: CUDA,
+and CPUs with native bf16, where a step is faster; $ARTVAE_PRECISION=float32 turns it off).
 """
 
 from __future__ import annotations
@@ -277,7 +278,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    dtype = autocast_dtype(device, "auto") if device.type == "cuda" else None
+    # bf16 where inference uses it (CUDA, CPUs with native bf16); MPS's fp16 would need loss scaling
+    dtype = None if device.type == "mps" else autocast_dtype(device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
 

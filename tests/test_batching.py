@@ -108,6 +108,22 @@ def test_load_benchmark_mixes_endpoints_with_fresh_parameters():
     assert _quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95) == 10
 
 
+def test_load_benchmark_sends_every_parameter_of_each_endpoint():
+    """Over plain HTTP Gradio wants every input in order: a call one value short fails (as
+    /sample did once it gained `offsets`), so each request must match its endpoint's signature."""
+    import inspect
+    import itertools
+    import random
+
+    from artvae.loadtest import _requests
+    from artvae.webapi import endpoints
+
+    signatures = {fn.__name__: inspect.signature(fn) for fn in endpoints(None, None)}
+    files = [{"path": str(i)} for i in range(4)]
+    for kind, data in itertools.islice(_requests(files, itertools.count(), random.Random(0)), 8):
+        assert len(data) == len(signatures[kind].parameters), kind
+
+
 def test_app_serving_options_default_to_the_measured_settings():
     from app import parse_args  # `python -m pytest` runs from the repository root
 

@@ -1,5 +1,6 @@
 """Training: the loss goes down, runs resume, and torchrun runs it data-parallel."""
 
+import math
 import os
 import subprocess
 import sys
@@ -51,6 +52,30 @@ def test_training_resumes_from_its_last_checkpoint(corpus, tmp_path):
     state = torch.load(tmp_path / "run/last.pt", weights_only=True)
     assert state["step"] == 20
     assert (tmp_path / "run/metrics.jsonl").read_text().count("\n") == 2  # steps 10 and 20
+
+
+def test_training_takes_the_precision_inference_would(corpus, tmp_path, monkeypatch):
+    """bf16 autocast where the engine would use it ($ARTVAE_PRECISION, else the device's
+    choice: CUDA, CPUs with native bf16), float32 when asked; the loss stays finite in bf16."""
+    import artvae.train as training
+
+    seen, losses = [], []
+
+    def spy(*args):
+        seen.append(args[6])  # generator_loss(net, disc, a, b, cfg, step, dtype)
+        loss, *rest = generator_loss(*args)
+        losses.append(loss.item())
+        return loss, *rest
+
+    monkeypatch.setattr(training, "generator_loss", spy)
+    for precision, dtype in (("bfloat16", torch.bfloat16), ("float32", None)):
+        monkeypatch.setenv("ARTVAE_PRECISION", precision)
+        cfg = TrainConfig.preset("tiny")
+        cfg.steps = 3
+        train(cfg, corpus, tmp_path / precision, "cpu")
+        assert set(seen) == {dtype}
+        seen.clear()
+    assert all(map(math.isfinite, losses))
 
 
 def test_same_seed_trains_the_same_weights(corpus, tmp_path):
