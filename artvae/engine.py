@@ -8,6 +8,7 @@ slider in the UI only decodes.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from contextlib import nullcontext
@@ -29,6 +30,7 @@ MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work p
 MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU
 MAX_FRAMES = 121  # longest morph
 SIZED_CACHE = 16  # codes on other canvases kept (a 2048 px one holds 2 MB of structure)
+FILE_DIGESTS = 256  # files whose content digest is remembered (by path, size and mtime)
 MAX_BATCH_PIXELS = 1024 * 1024  # larger canvases decode one at a time: bounded memory
 # from this many pixels on, decode in bands (`tiled`): less memory, and faster (at 512 px the
 # plain forward pass is faster on a 2-core CPU: measured 0.74 s against 1.32 s under load)
@@ -52,6 +54,19 @@ def checked_size(size: tuple[int, int]) -> tuple[int, int]:
         raise ValueError(f"output size must be at least 8x8 and at most "
                          f"{MAX_OUTPUT_PIXELS // 1_000_000} MP; got {w}x{h}")
     return h, w
+
+
+def file_stamp(source) -> tuple | None:
+    """(path, inode, size, mtime in ns) of a file source, None for any other source (or a path
+    that cannot be read: the loader then says why). Equal stamps: the same bytes, short of a
+    rewrite within the file system's clock resolution to the same size."""
+    if not isinstance(source, str | os.PathLike):
+        return None
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return None
+    return os.fspath(source), st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class Engine:
@@ -85,6 +100,7 @@ class Engine:
         self.weights = describe_weights(weights) if model is None else "in-memory model"
         self._cache: OrderedDict[str, Code] = OrderedDict()
         self._sized: OrderedDict[tuple[str, tuple[int, int]], Code] = OrderedDict()
+        self._digests: OrderedDict[tuple, str] = OrderedDict()  # file_stamp -> content digest
         self._cache_size = cache_size
         self._lock = threading.Lock()
         if batch_window_ms is None:
@@ -123,10 +139,23 @@ class Engine:
         return sized
 
     def _encode_keyed(self, source) -> tuple[str, Code]:
-        """(the image's content digest, its Code)."""
+        """(the image's content digest, its Code). A file met before, unchanged (`file_stamp`),
+        is not decoded again to find its digest: a slider moving a blend of two uploads
+        re-reads neither (two 512 px PNGs: about 15 ms of each frame)."""
+        stamp = file_stamp(source)
+        with self._lock:
+            key = self._digests.get(stamp) if stamp else None
+            if key in self._cache:
+                self._digests.move_to_end(stamp)
+                self._cache.move_to_end(key)
+                return key, self._cache[key]
         image = load_image(source, max_side=MAX_SIDE)
         key = image_digest(image)
         with self._lock:
+            if stamp:
+                self._digests[stamp] = key
+                while len(self._digests) > FILE_DIGESTS:
+                    self._digests.popitem(last=False)
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return key, self._cache[key]

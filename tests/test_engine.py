@@ -33,6 +33,26 @@ def test_encoding_is_cached_by_content_not_by_source(engine):
     assert engine.encode(noise(1)) is not first
 
 
+def test_a_file_met_before_is_not_decoded_again_unless_it_changed(engine, tmp_path,
+                                                                   monkeypatch):
+    import os
+
+    import artvae.engine
+
+    loads = []
+    real = artvae.engine.load_image
+    monkeypatch.setattr(artvae.engine, "load_image",
+                        lambda *a, **k: loads.append(a) or real(*a, **k))
+    path = tmp_path / "texture.png"
+    noise(0).save(path)
+    first = engine.encode(str(path))
+    assert engine.encode(str(path)) is first and len(loads) == 1
+    noise(1).save(path)  # rewritten: another modification time (set apart, whatever the clock)
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    second = engine.encode(str(path))
+    assert len(loads) == 2 and not torch.equal(second.structure, first.structure)
+
+
 def test_cache_keeps_only_the_most_recent_encodings(engine):
     first = engine.encode(noise(0))
     for seed in (1, 2, 3):
