@@ -39,7 +39,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.load:
         from .loadtest import main as load
 
-        load(args.clients, args.requests, args.max_seconds, args.app_args)
+        load(args.clients, args.requests, args.max_seconds, args.app_args,
+             args.session_per_call)
         return
     if args.browser:
         from . import browser_bench
@@ -181,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=300, help="--load: calls per client")
     p.add_argument("--max-seconds", type=float, default=600,
                    help="--load: no new call starts after this long")
+    p.add_argument("--session-per-call", action="store_true",
+                   help="--load: a new Gradio session for every call (as curl without a "
+                        "session_hash) instead of one per client (as a page or gradio_client)")
     p.add_argument("--app-args", default="",
                    help='--load: options for app.py, e.g. "--concurrency 4"')
     p.add_argument("--browser", action="store_true",

@@ -100,10 +100,13 @@ def bench_canvas(engine: Engine, side: int, repeats: int = 2) -> dict:
             "rss_before_mb": round(before / 1024), "load_average": os.getloadavg()[0]}
 
 
-def call_over_http(http, api: str, data: list) -> bytes:
+def call_over_http(http, api: str, data: list, session: str | None = None) -> bytes:
     """One call of endpoint `api` in Gradio's HTTP protocol, as a page or curl makes it: post
-    every parameter, read the event stream to its result, download the result PNG."""
-    answer = http.post(f"/gradio_api/call/{api}", json={"data": data}).raise_for_status()
+    every parameter, read the event stream to its result, download the result PNG. `session`:
+    a session hash the calls share, as a page's events and a gradio_client's calls do (None:
+    the server opens a new session for the call, as for curl without one)."""
+    body = {"data": data} | ({"session_hash": session} if session else {})
+    answer = http.post(f"/gradio_api/call/{api}", json=body).raise_for_status()
     event = None
     with http.stream("GET", f"/gradio_api/call/{api}/{answer.json()['event_id']}") as stream:
         for line in stream.iter_lines():

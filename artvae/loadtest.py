@@ -4,7 +4,10 @@
 itself on a free 127.0.0.1 port, uploads a few 512 px textures once, then lets each client send
 `requests` calls in turn, a mix of /blend (half), /encode and /sample, each with parameters no
 other call used (t, seeds), so every call runs the model. A call is what a page or curl does:
-post, read the event stream to its result, download the PNG. Bounded in count and in time (no
+post, read the event stream to its result, download the PNG. Each client keeps one Gradio
+session for its calls, as a page and a gradio_client do (`--session-per-call`: a new session
+for every call, as curl without a `session_hash` gets; the server then builds a session state
+per call). Bounded in count and in time (no
 new call starts after --max-seconds). Prints errors, requests per second, p50/p95 per endpoint
 and the server's resident memory at start, after warm-up, at call 1000 and at the end; the last
 line is one JSON object. A benchmark to report, not a test: timings on a shared machine vary.
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -120,10 +124,10 @@ def _until_stopped(proc: subprocess.Popen, startup_s: float):
             proc.wait()
 
 
-def call(http, api: str, data: list) -> float:
+def call(http, api: str, data: list, session: str | None = None) -> float:
     """One call in Gradio's HTTP protocol, result PNG downloaded; returns seconds taken."""
     start = time.perf_counter()
-    call_over_http(http, api, data)
+    call_over_http(http, api, data, session)
     return time.perf_counter() - start
 
 
@@ -154,7 +158,7 @@ def _requests(files: list[dict], seeds: itertools.count, rng: random.Random):
 
 
 def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
-             app_args: list[str] | None = None) -> dict:
+             app_args: list[str] | None = None, session_per_call: bool = False) -> dict:
     """Start the app, run `clients` x `requests` mixed calls, report (see the module doc)."""
     import httpx
 
@@ -181,12 +185,13 @@ def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
 
         def client(index: int) -> None:
             rng = random.Random(index)
+            session = None if session_per_call else uuid.uuid4().hex
             with httpx.Client(base_url=url, timeout=120) as http:
                 for kind, data in itertools.islice(_requests(files, seeds, rng), requests):
                     if time.monotonic() > deadline:
                         return
                     try:
-                        seconds = call(http, kind, data)
+                        seconds = call(http, kind, data, session)
                     except Exception as e:  # counted, reported, the run goes on
                         with lock:
                             errors.append(f"{kind}: {type(e).__name__}: {str(e)[:200]}")
@@ -212,6 +217,7 @@ def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
     rss[f"at_call_{MARK}"] = by_count.get(MARK)
     result = {
         "clients": clients, "requests_per_client": requests, "app_args": app_args or [],
+        "sessions": "one per call" if session_per_call else "one per client",
         "calls": calls, "errors": len(errors), "seconds": round(wall, 1),
         "requests_per_s": round(calls / wall, 2),
         "ms": {k: {"p50": round(1000 * statistics.median(v), 1),
@@ -233,8 +239,9 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main(clients: int, requests: int, max_seconds: float, app_args: str) -> dict:
-    result = run_load(clients, requests, max_seconds, shlex.split(app_args))
+def main(clients: int, requests: int, max_seconds: float, app_args: str,
+         session_per_call: bool = False) -> dict:
+    result = run_load(clients, requests, max_seconds, shlex.split(app_args), session_per_call)
     for kind, ms in result["ms"].items():
         print(f"/{kind:7s} p50 {ms['p50']:7.1f} ms  p95 {ms['p95']:7.1f} ms  ({ms['calls']} calls)")
     print(f"{result['calls']} calls, {result['errors']} errors, {result['requests_per_s']} "

@@ -124,6 +124,58 @@ def test_load_benchmark_sends_every_parameter_of_each_endpoint():
         assert len(data) == len(signatures[kind].parameters), kind
 
 
+def test_http_calls_share_a_session_when_given_one():
+    """A load client keeps one Gradio session (`session_hash`), as a page does; without one
+    the server opens a session per call."""
+    from artvae.bench import call_over_http
+
+    class Recorder:
+        """Just enough of httpx.Client: records each post's body, answers with a result."""
+
+        def __init__(self):
+            self.bodies = []
+
+        def post(self, url, json):
+            self.bodies.append(json)
+            return FakeAnswer({"event_id": "e1"})
+
+        def stream(self, method, url):
+            return FakeStream(['event: complete', 'data: [{"url": "/file=r.png"}, {}]'])
+
+        def get(self, url):
+            return FakeAnswer(None, content=b"png")
+
+    http = Recorder()
+    assert call_over_http(http, "blend", [1], session="s1") == b"png"
+    call_over_http(http, "blend", [2])
+    assert http.bodies == [{"data": [1], "session_hash": "s1"}, {"data": [2]}]
+
+
+class FakeAnswer:
+    def __init__(self, payload, content=b""):
+        self.payload, self.content = payload, content
+
+    def raise_for_status(self):
+        return self
+
+    def json(self):
+        return self.payload
+
+
+class FakeStream:
+    def __init__(self, lines):
+        self.lines = lines
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def iter_lines(self):
+        return iter(self.lines)
+
+
 def test_app_serving_options_default_to_the_measured_settings():
     from app import parse_args  # `python -m pytest` runs from the repository root
 
