@@ -7,10 +7,10 @@ other call used (t, seeds), so every call runs the model. A call is what a page 
 post, read the event stream to its result, download the PNG. Each client keeps one Gradio
 session for its calls, as a page and a gradio_client do (`--session-per-call`: a new session
 for every call, as curl without a `session_hash` gets; the server then builds a session state
-per call). Bounded in count and in time (no
-new call starts after --max-seconds). Prints errors, requests per second, p50/p95 per endpoint
-and the server's resident memory at start, after warm-up, at call 1000 and at the end; the last
-line is one JSON object. A benchmark to report, not a test: timings on a shared machine vary.
+per call). Bounded in count and in time (no new call starts after --max-seconds). Prints
+errors, requests per second, p50/p95 per endpoint and the server's resident memory at start,
+after warm-up, at call 1000 and at the end; the last line is one JSON object. A benchmark to
+report, not a test: timings on a shared machine vary.
 """
 
 from __future__ import annotations
