@@ -25,12 +25,14 @@ from .hub import describe_weights, load_model
 from .images import image_digest, image_to_tensor, load_image, tensor_to_image
 from .latent import Code
 from .model import DOWNSCALE, ArtVAE
+from .refine import refine
 
 MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work per request
 MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU
 MAX_FRAMES = 121  # longest morph
 SIZED_CACHE = 16  # codes on other canvases kept (a 2048 px one holds 2 MB of structure)
 FILE_DIGESTS = 256  # files whose content digest is remembered (by path, size and mtime)
+MAX_REFINE_STEPS = 500  # a refined reconstruction's gradient steps: bounded work per call
 MAX_BATCH_PIXELS = 1024 * 1024  # larger canvases decode one at a time: bounded memory
 # from this many pixels on, decode in bands (`tiled`): less memory, and faster (at 512 px the
 # plain forward pass is faster on a 2-core CPU: measured 0.74 s against 1.32 s under load)
@@ -190,6 +192,12 @@ class Engine:
         return ArtVAE.to_image_range(x[..., :h, :w].float()).cpu()
 
     # ---- run on a model worker (`self.workers`), never in a request's thread -----------------
+    def _refine(self, x: torch.Tensor, steps: int, tileable: bool
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        structure, style = refine(self.model, x, steps, tileable=tileable)  # float32: gradients
+        return structure.float().cpu(), style.float().cpu()
+
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, H, W) in [-1, 1] -> posterior means (structure, style), float32 on the CPU."""
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
@@ -214,9 +222,22 @@ class Engine:
         x = self._decode(torch.cat(structures), torch.cat(styles), tileable)
         return list(x.split(1))
 
-    def reconstruct(self, source, tileable: bool = False) -> Image.Image:
-        """Image -> D(E(image)), the same size as the input."""
-        return self.decode(self.encode(source), tileable)
+    def reconstruct(self, source, tileable: bool = False, refine_steps: int = 0) -> Image.Image:
+        """Image -> D(E(image)), the same size as the input; with `refine_steps`, the code is
+        refined through the decoder first (`refined`)."""
+        code = self.refined(source, refine_steps, tileable) if refine_steps else self.encode(source)
+        return self.decode(code, tileable)
+
+    def refined(self, source, steps: int, tileable: bool = False) -> Code:
+        """The image's code after `steps` gradient steps through the decoder
+        (`refine.refine`): a closer reconstruction than the encoder's, at a forward and
+        backward pass of the decoder per step. Not cached: a one-off."""
+        if not 0 <= steps <= MAX_REFINE_STEPS:
+            raise ValueError(f"refine steps must be 0-{MAX_REFINE_STEPS}; got {steps}")
+        image = load_image(source, max_side=MAX_SIDE)
+        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
+        structure, style = self.workers.call(self._refine, x, steps, tileable)
+        return Code(structure, style, size=(image.height, image.width))
 
     def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
             tileable: bool = False, size: tuple[int, int] | None = None,
