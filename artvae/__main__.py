@@ -103,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         batch_pairs=args.batch_pairs,
         crop=args.crop,
+        min_scale=args.min_scale,
         lr=args.lr,
         gan_start=args.gan_start,
         gan_weight=args.gan_weight,
@@ -114,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         layout_cycle_weight=args.layout_cycle_weight,
         val_every=args.val_every,
         freeze_encoder=args.freeze_encoder or None,
+        freeze_decoder=args.freeze_decoder or None,
     )
     if args.structure_channels:  # a wider latent; from --init-from weights, grown into it
         cfg = replace(cfg, model=replace(cfg.model, structure_channels=args.structure_channels))
@@ -131,7 +133,7 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
     cfg = with_overrides(PriorTrainConfig.preset(args.preset), steps=args.steps, width=args.width,
                          batch=args.batch, lr=args.lr, seed=args.seed)
     train_prior(args.weights, args.data, args.run_dir, args.out or BUNDLED_WEIGHTS, cfg,
-                args.device, args.minutes)
+                args.device, args.minutes, warm_start=args.warm_start)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -227,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-pairs", type=int)
-    p.add_argument("--crop", type=int)
+    p.add_argument("--crop", type=int, help="training crop side in pixels (default 128)")
+    p.add_argument("--min-scale", type=float,
+                   help="crops are cut at a random scale in [this, 1] and resized to --crop "
+                        "(default 0.5; 1.0: pixels as inference sees them)")
     p.add_argument("--lr", type=float)
     p.add_argument("--gan-start", type=int, help="step at which the discriminator joins")
     p.add_argument("--gan-weight", type=float,
@@ -250,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, help="steps between validations (default 500)")
     p.add_argument("--freeze-encoder", action="store_true",
                    help="train the decoder alone: the codes, and a prior trained on them, stay")
+    p.add_argument("--freeze-decoder", action="store_true",
+                   help="train the encoder alone, on posterior means: codes the decoder rebuilds "
+                        "better (then train-prior again on them)")
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")
     p.add_argument("--structure-channels", type=int,
@@ -275,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")
+    p.add_argument("--warm-start", action="store_true",
+                   help="start from the prior the weights carry (after an encoder fine-tune)")
     add_model_options(p)
     p.set_defaults(run=cmd_train_prior)
 

@@ -51,6 +51,9 @@ from .model import ArtVAE, widened
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     crop: int = 128  # training crop side; the model is fully convolutional, so any size decodes
+    # crops are cut at a random scale in [min_scale, 1] of the held texture and resized to `crop`:
+    # 1.0 trains on pixels as they come (as inference sees them)
+    min_scale: float = 0.5
     batch_pairs: int = 8  # crop pairs per step and process (2x images through the encoder)
     steps: int = 20_000
     lr: float = 5e-4
@@ -67,6 +70,9 @@ class TrainConfig:
     gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
     gan_weight: float = 0.05
     freeze_encoder: bool = False  # train the decoder alone: codes (and a prior on them) stay valid
+    # train the encoder alone, each crop from its own posterior mean and without the KL terms:
+    # it learns the codes this decoder rebuilds best (`refine.py` showed the gap: +3 dB)
+    freeze_decoder: bool = False
     ema_decay: float = 0.999
     val_every: int = 500
     ckpt_every: int = 250
@@ -105,13 +111,14 @@ class TextureCrops:
         keep = device if device is not None and device.type == "cuda" else None
         self.images = [x.to(keep) for x in load_split(folder, split, max_side)]  # (3, H, W) u8
 
-    def pairs(self, n: int, crop: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    def pairs(self, n: int, crop: int, generator: torch.Generator,
+              min_scale: float = 0.5) -> tuple[torch.Tensor, ...]:
         """Two (n, 3, crop, crop) batches in [-1, 1]; row i of both comes from one texture."""
         a, b = [], []
         for _ in range(n):
             image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
             side = min(image.shape[1:])
-            scale = float(torch.empty(1).uniform_(0.5, 1.0, generator=generator))
+            scale = float(torch.empty(1).uniform_(min_scale, 1.0, generator=generator))
             window = max(min(side, round(crop / scale)), 8)
             flip, turns = torch.randint(2, (2,), generator=generator).tolist()
             for out in (a, b):
@@ -163,10 +170,11 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 class CrossCrop(torch.nn.Module):
     """The training forward pass, one module so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: ArtVAE, swaps: bool = True):
+    def __init__(self, model: ArtVAE, swaps: bool = True, means: bool = False):
         super().__init__()
         self.model = model
         self.swaps = swaps
+        self.means = means  # decode the posterior means, as inference does, not samples
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Crop pairs (n, 3, c, c) -> reconstructions of [a; b] (2n, 3, c, c), KL_s, KL_w (2n,)
@@ -174,10 +182,16 @@ class CrossCrop(torch.nn.Module):
         texture, with their re-encoded style and structure and what those should come back as."""
         n = a.shape[0]
         q_s, q_w = self.model.encode(torch.cat([a, b]))
-        structure, style_a = q_s.sample(), q_w.sample()[:n]
-        # (s_A, w_A) -> A and (s_B, w_A) -> B: the style of A must carry B's look too
-        out = {"recon": self.model.decode(structure, torch.cat([style_a, style_a])),
-               "kl_s": q_s.kl(), "kl_w": q_w.kl()}
+        if self.means:
+            # the decoder is frozen and already takes the look from the style: each crop is
+            # rebuilt from its own code, the code inference (and `refine`) decodes
+            structure, style = q_s.mode(), q_w.mode()
+            style_a = style[:n]
+        else:
+            structure, style_a = q_s.sample(), q_w.sample()[:n]
+            # (s_A, w_A) -> A and (s_B, w_A) -> B: the style of A must carry B's look too
+            style = torch.cat([style_a, style_a])
+        out = {"recon": self.model.decode(structure, style), "kl_s": q_s.kl(), "kl_w": q_w.kl()}
         if self.swaps and n > 1:
             # row i's layout in row i-1's style: a different texture, so the structure map
             # cannot pass the look on; the loss judges the patch statistics against b[i-1]
@@ -200,7 +214,8 @@ def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple
     )
     kl_s = out["kl_s"].float().mean() / (target.shape[-1] * target.shape[-2])  # nats per pixel
     kl_w = out["kl_w"].float().mean()  # nats per image
-    loss = loss + cfg.kl_structure * kl_s + cfg.kl_style * kl_w
+    if not cfg.freeze_decoder:  # on means, the KL would only pull the codes (and no variances)
+        loss = loss + cfg.kl_structure * kl_s + cfg.kl_style * kl_w
     parts.update(kl_s=kl_s.item(), kl_w=kl_w.item())
     fakes = recon
     if "swapped" in out:
@@ -287,9 +302,9 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     if init_from is not None and not (run / "last.pt").is_file():
         start = ArtVAE.from_pretrained(init_from)
         if cfg.model.structure_channels > start.config.structure_channels:
-            if cfg.freeze_encoder:
-                raise ValueError("a widened structure map needs the encoder trained: "
-                                 "leave out --freeze-encoder")
+            if cfg.freeze_encoder or cfg.freeze_decoder:
+                raise ValueError("a widened structure map needs both halves trained: "
+                                 "leave out --freeze-encoder and --freeze-decoder")
             start = widened(start, cfg.model.structure_channels)  # a wider latent, same image
         # the structure normalisation has no weights: either setting can start from them; a
         # learned prior rides along untouched (it is trained on the codes by train-prior)
@@ -301,8 +316,12 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
     if model.prior is not None:
         model.prior.requires_grad_(False)
+    if cfg.freeze_encoder and cfg.freeze_decoder:
+        raise ValueError("--freeze-encoder and --freeze-decoder leave nothing to train")
     if cfg.freeze_encoder:  # the codes stay as they are: a prior trained on them stays valid
         model.encoder.requires_grad_(False)
+    if cfg.freeze_decoder:  # the codes change: a learned prior must be trained on them again
+        model.decoder.requires_grad_(False)
     disc = PatchDiscriminator().to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -329,13 +348,14 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         if rank == 0:
             (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
-    net = CrossCrop(model, swaps=cfg.swap_weight > 0)
+    net = CrossCrop(model, swaps=cfg.swap_weight > 0, means=cfg.freeze_decoder)
     train_net = DistributedDataParallel(net) if distributed else net
     train_disc = DistributedDataParallel(disc) if distributed else disc
     textures = TextureCrops(data, "train", cfg.max_side, device)
     val_crops = centre_crops(load_split(data, "val", cfg.max_side)[: cfg.val_images], 256)
 
-    batches = prefetched(lambda: textures.pairs(cfg.batch_pairs, cfg.crop, generator))
+    batches = prefetched(lambda: textures.pairs(cfg.batch_pairs, cfg.crop, generator,
+                                                   cfg.min_scale))
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
     started = time.time()
     out_of_time = False

@@ -128,9 +128,12 @@ def style_bank(styles: torch.Tensor, size: int = STYLE_BANK) -> torch.Tensor:
 
 
 def train_prior(weights, data: Path, run_dir: Path, out: Path, cfg: PriorTrainConfig,
-                device: str | None = None, minutes: float | None = None) -> Path:
+                device: str | None = None, minutes: float | None = None,
+                warm_start: bool = False) -> Path:
     """Train (or resume) the prior of the autoencoder at `weights` (any `load_model` spec) on
-    `data`; export the autoencoder with it to `out`. Returns `out`."""
+    `data`; export the autoencoder with it to `out`. Returns `out`. With `warm_start`, a new
+    run starts from the prior the weights already carry (after a fine-tune of the encoder has
+    moved the codes a little) instead of from random weights."""
     from .hub import load_model
 
     target = pick_device(device)
@@ -148,6 +151,12 @@ def train_prior(weights, data: Path, run_dir: Path, out: Path, cfg: PriorTrainCo
     generator = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
     last = run_dir / "last.pt"
+    if warm_start and not last.exists():
+        if vae.prior is None or vae.prior.stem.out_channels != cfg.width:
+            raise ValueError(f"{weights} carries no prior of width {cfg.width} to start from")
+        load_trained(prior, trained_state(vae.prior))
+        load_trained(ema, trained_state(vae.prior))
+        print(f"starting from the prior of {weights}")
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
         load_trained(prior, state["prior"])

@@ -121,3 +121,24 @@ def test_train_prior_resumes_and_exports_one_checkpoint(corpus, tmp_path):
     for key, value in vae.state_dict().items():  # the autoencoder is untouched
         assert torch.equal(model.state_dict()[key], value), key
     assert model.prior.style_bank.abs().sum() > 0  # filled from the training styles
+
+
+def test_warm_start_begins_from_the_prior_the_weights_carry(corpus, tmp_path):
+    from dataclasses import replace
+
+    cfg = PriorTrainConfig.preset("tiny")
+    torch.manual_seed(1)
+    vae = ArtVAE(replace(ModelConfig.tiny(), prior_width=cfg.width))
+    vae.save_pretrained(tmp_path / "vae")
+    cfg.steps, cfg.lr = 1, 1e-12  # one step that moves nothing: the run holds the start
+    train_prior(str(tmp_path / "vae"), corpus, tmp_path / "warm", tmp_path / "out", cfg, "cpu",
+                warm_start=True)
+    warm = torch.load(tmp_path / "warm/last.pt", weights_only=True)["prior"]
+    train_prior(str(tmp_path / "vae"), corpus, tmp_path / "cold", tmp_path / "out", cfg, "cpu")
+    cold = torch.load(tmp_path / "cold/last.pt", weights_only=True)["prior"]
+    start = vae.prior.state_dict()
+    assert all(torch.allclose(warm[k], start[k], atol=1e-6) for k in warm)
+    assert not all(torch.allclose(cold[k], start[k], atol=1e-6) for k in cold)
+    with pytest.raises(ValueError, match="no prior of width"):
+        train_prior(str(tmp_path / "vae"), corpus, tmp_path / "wide", tmp_path / "out",
+                    replace(cfg, width=cfg.width * 2), "cpu", warm_start=True)

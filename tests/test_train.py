@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from artvae.config import ModelConfig
@@ -26,6 +27,22 @@ def fixed_loss(model: ArtVAE, corpus: Path, cfg: TrainConfig) -> float:
     with torch.no_grad():
         loss, *_ = generator_loss(CrossCrop(model), None, a, b, cfg, step=0, dtype=None)
     return loss.item()
+
+
+def test_min_scale_one_cuts_crops_at_the_pixels_as_they_come():
+    textures = TextureCrops.__new__(TextureCrops)
+    image = torch.randint(0, 256, (3, 48, 40), dtype=torch.uint8)
+    textures.images = [image]
+    a, b = textures.pairs(3, 16, torch.Generator().manual_seed(0), min_scale=1.0)
+    windows = (image.float() / 127.5 - 1).unfold(1, 16, 1).unfold(2, 16, 1)  # (3, 33, 25, 16, 16)
+    windows = windows.permute(1, 2, 0, 3, 4).flatten(0, 1)
+    for crop in torch.cat([a, b]):
+        # flipped or half-turned alike in a pair: undo neither, match any orientation
+        views = [crop, crop.flip(-1), torch.rot90(crop, 2, (1, 2)),
+                 torch.rot90(crop.flip(-1), 2, (1, 2))]
+        assert any(((windows - v).abs().flatten(1).amax(1) < 1e-5).any() for v in views)
+    blurred, _ = textures.pairs(3, 16, torch.Generator().manual_seed(0), min_scale=0.5)
+    assert not all(((windows - c).abs().flatten(1).amax(1) < 1e-5).any() for c in blurred)
 
 
 def test_a_few_training_steps_lower_the_loss(corpus, tmp_path):
@@ -149,6 +166,35 @@ def test_frozen_encoder_run_keeps_the_codes_and_the_prior(corpus, tmp_path):
         if key.startswith(("encoder.", "prior.")):
             assert torch.equal(trained[key], before[key]), key
     assert any(not torch.equal(trained[k], before[k]) for k in before if k.startswith("decoder."))
+
+
+def test_frozen_decoder_run_trains_the_encoder_on_posterior_means(corpus, tmp_path):
+    from dataclasses import replace
+
+    cfg = TrainConfig.preset("tiny")
+    cfg.steps, cfg.freeze_decoder = 3, True
+    torch.manual_seed(0)
+    start = ArtVAE(replace(cfg.model, prior_width=8))
+    start.save_pretrained(tmp_path / "start")
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
+    before = start.state_dict()
+    for key in before:
+        if key.startswith(("decoder.", "prior.")):
+            assert torch.equal(trained[key], before[key]), key
+    assert any(not torch.equal(trained[k], before[k]) for k in before if k.startswith("encoder."))
+    # on means the pass is deterministic: the encoder learns the code inference decodes
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    net = CrossCrop(start, means=True)
+    assert torch.equal(net(x, x)["recon"], net(x, x)["recon"])
+    assert not torch.equal(*(CrossCrop(start)(x, x)["recon"] for _ in range(2)))
+
+
+def test_both_halves_frozen_is_an_error(corpus, tmp_path):
+    cfg = TrainConfig.preset("tiny")
+    cfg.freeze_encoder = cfg.freeze_decoder = True
+    with pytest.raises(ValueError, match="nothing to train"):
+        train(cfg, corpus, tmp_path / "run", "cpu")
 
 
 def test_export_refills_exported_weights_on_a_corpus(corpus, tmp_path):
