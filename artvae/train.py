@@ -285,6 +285,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     A new run may start from exported weights (`init_from`, e.g. the bundled checkpoint): the
     optimiser and discriminator then start afresh, at step 0 of the schedule. With `minutes`,
     the run checkpoints and stops once that much time has passed (a lent machine's budget)."""
+    if cfg.freeze_encoder and cfg.freeze_decoder:
+        raise ValueError("--freeze-encoder and --freeze-decoder leave nothing to train")
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank = int(os.environ.get("RANK", 0))
     device = pick_device(device_name)
@@ -316,8 +318,6 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
     if model.prior is not None:
         model.prior.requires_grad_(False)
-    if cfg.freeze_encoder and cfg.freeze_decoder:
-        raise ValueError("--freeze-encoder and --freeze-decoder leave nothing to train")
     if cfg.freeze_encoder:  # the codes stay as they are: a prior trained on them stays valid
         model.encoder.requires_grad_(False)
     if cfg.freeze_decoder:  # the codes change: a learned prior must be trained on them again

@@ -151,38 +151,35 @@ def test_a_new_run_can_start_from_exported_weights(corpus, tmp_path):
     assert torch.equal(state["model"]["style_mean"], torch.full_like(start.style_mean, 0.5))
 
 
-def test_frozen_encoder_run_keeps_the_codes_and_the_prior(corpus, tmp_path):
+def run_with_a_frozen_half(corpus: Path, tmp_path: Path, frozen: str) -> ArtVAE:
+    """Three tiny steps from weights with a prior, `frozen` ("encoder" or "decoder") held; the
+    weights the run ended with must keep that half and the prior and move the other half.
+    Returns the starting model."""
     from dataclasses import replace
 
     cfg = TrainConfig.preset("tiny")
-    cfg.steps, cfg.freeze_encoder = 3, True
+    cfg.steps = 3
+    setattr(cfg, f"freeze_{frozen}", True)
     torch.manual_seed(0)
     start = ArtVAE(replace(cfg.model, prior_width=8))
     start.save_pretrained(tmp_path / "start")
     train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
     trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
     before = start.state_dict()
+    moved = "decoder." if frozen == "encoder" else "encoder."
     for key in before:
-        if key.startswith(("encoder.", "prior.")):
+        if key.startswith((f"{frozen}.", "prior.")):
             assert torch.equal(trained[key], before[key]), key
-    assert any(not torch.equal(trained[k], before[k]) for k in before if k.startswith("decoder."))
+    assert any(not torch.equal(trained[k], before[k]) for k in before if k.startswith(moved))
+    return start
+
+
+def test_frozen_encoder_run_keeps_the_codes_and_the_prior(corpus, tmp_path):
+    run_with_a_frozen_half(corpus, tmp_path, "encoder")
 
 
 def test_frozen_decoder_run_trains_the_encoder_on_posterior_means(corpus, tmp_path):
-    from dataclasses import replace
-
-    cfg = TrainConfig.preset("tiny")
-    cfg.steps, cfg.freeze_decoder = 3, True
-    torch.manual_seed(0)
-    start = ArtVAE(replace(cfg.model, prior_width=8))
-    start.save_pretrained(tmp_path / "start")
-    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
-    trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
-    before = start.state_dict()
-    for key in before:
-        if key.startswith(("decoder.", "prior.")):
-            assert torch.equal(trained[key], before[key]), key
-    assert any(not torch.equal(trained[k], before[k]) for k in before if k.startswith("encoder."))
+    start = run_with_a_frozen_half(corpus, tmp_path, "decoder")
     # on means the pass is deterministic: the encoder learns the code inference decodes
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     net = CrossCrop(start, means=True)
