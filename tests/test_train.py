@@ -151,6 +151,20 @@ def test_a_new_run_can_start_from_exported_weights(corpus, tmp_path):
     assert torch.equal(state["model"]["style_mean"], torch.full_like(start.style_mean, 0.5))
 
 
+def test_a_run_started_from_weights_with_a_prior_resumes(corpus, tmp_path):
+    from dataclasses import replace
+
+    cfg = TrainConfig.preset("tiny")
+    cfg.steps = 2
+    ArtVAE(replace(cfg.model, prior_width=8)).save_pretrained(tmp_path / "start")
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    cfg.steps = 3  # resumed as a session would: the same command, a longer run
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    state = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    assert state["step"] == 3
+    assert any(k.startswith("prior.") for k in state["model"])
+
+
 def run_with_a_frozen_half(corpus: Path, tmp_path: Path, frozen: str) -> ArtVAE:
     """Three tiny steps from weights with a prior, `frozen` ("encoder" or "decoder") held; the
     weights the run ended with must keep that half and the prior and move the other half.
