@@ -301,12 +301,13 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
 
     start = None
-    if (run / "last.pt").is_file() and (run / "config.json").is_file():
-        # a resumed run keeps the architecture it began with: weights it started from may
-        # have brought a learned prior along
+    checkpoint = run / "last.pt"
+    if checkpoint.is_file():
+        # a resumed run keeps the architecture it began with (config.json, written at its
+        # start): weights it started from may have brought a learned prior along
         began = json.loads((run / "config.json").read_text())["model"]
         cfg = replace(cfg, model=replace(cfg.model, prior_width=began["prior_width"]))
-    elif init_from is not None and not (run / "last.pt").is_file():
+    elif init_from is not None:
         start = ArtVAE.from_pretrained(init_from)
         if cfg.model.structure_channels > start.config.structure_channels:
             if cfg.freeze_encoder or cfg.freeze_decoder:
@@ -335,7 +336,6 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
 
     run.mkdir(parents=True, exist_ok=True)
     step = 0
-    checkpoint = run / "last.pt"
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_trained(state["model"])
