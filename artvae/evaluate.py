@@ -216,14 +216,22 @@ def swap_table(metrics: dict) -> str:
 
 
 def samples_table(m: dict) -> str:
-    """Generated images: nearest-texture ratio (1 = as texture-like as held-out textures) and
-    the copy check against training crops."""
+    """Generated images: nearest-texture ratio (1 = as texture-like as held-out textures), the
+    copy check against training crops and the tile copy score."""
+
+    def tiles(r: dict | None) -> str:
+        if not r or "tile_copy_score" not in r:
+            return "-"
+        return f"{r['tile_copy_score']:.3f} / {100 * r['copied_tiles']:.1f}%"
+
+    reference_tiles = tiles(m.get("reconstructed_tiles"))
     rows = [
         f"| generated, 256 px ({m.get('held_out', '?')} held-out textures) | nearest held-out SWD "
         f"| ratio (real: 1.0) ↓ | nearest training SWD (held-out reconstructed: "
         f"{m.get('reconstructed_nearest_training_swd', float('nan')):.1f}, real: "
-        f"{m.get('held_out_nearest_training_swd', float('nan')):.1f}) | copy check |",
-        "|---|---|---|---|---|",
+        f"{m.get('held_out_nearest_training_swd', float('nan')):.1f}) | copy check | "
+        f"tile copy score / tiles copied (held-out reconstructed: {reference_tiles}) |",
+        "|---|---|---|---|---|---|",
     ]
     for key, label in (("prior", f"seeded samples, learned prior ({m['count']})"),
                        ("random_phase", f"seeded samples, random-phase fields ({m['count']})"),
@@ -234,7 +242,8 @@ def samples_table(m: dict) -> str:
             if "copy_check_gap_se" in r:
                 check += f" ({r['copy_check_gap_se']:+.1f} SE)"
             rows.append(f"| {label} | {r['nearest_swd']:.1f} | {r['ratio']:.2f} | "
-                        f"{r.get('nearest_training_swd', float('nan')):.1f} | {check} |")
+                        f"{r.get('nearest_training_swd', float('nan')):.1f} | {check} | "
+                        f"{tiles(r)} |")
     return "\n".join(rows)
 
 

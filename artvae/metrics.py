@@ -174,6 +174,48 @@ def swd_matrix(x: torch.Tensor, y: torch.Tensor, patches: int = 128, projections
     return total / levels * 1e3
 
 
+def patch_copy_scores(x: torch.Tensor, sources: torch.Tensor, patch: int = 16,
+                      scale: int = 4, chunk: int = 16) -> torch.Tensor:
+    """How literally each image of x (N, 3, H, W) repeats pieces of `sources` (M, 3, H', W'):
+    both are turned grey and averaged over `scale` x `scale` pixels; each image is cut into a
+    grid of `patch` x `patch` tiles (64 px of the original at the defaults), and each tile's
+    best normalised cross-correlation with any source at any (circular) shift is taken: 1.0 is
+    an exact copy up to brightness and contrast. Returns (N, T): the score of every tile;
+    nearly flat tiles, whose correlation means nothing, are NaN. A measure of memorisation at
+    the scale of shapes, where SWD compares patch statistics only."""
+    small = F.avg_pool2d(grey(x.detach().float()), scale)  # (N, 1, h, w)
+    src = F.avg_pool2d(grey(sources.detach().float()), scale)[:, 0]  # (M, h', w')
+    h, w = src.shape[-2:]
+    if small.shape[-2] < patch or small.shape[-1] < patch or h < patch or w < patch:
+        raise ValueError(f"images must be at least {patch * scale} px on a side")
+    tiles = F.unfold(small, patch, stride=patch).transpose(1, 2)  # (N, T, p*p)
+    tiles = tiles - tiles.mean(dim=-1, keepdim=True)
+    norm = tiles.norm(dim=-1, keepdim=True)
+    flat = norm[..., 0] < 1e-3 * patch  # spread under ~1/1000 of the range per pixel
+    tiles = (tiles / norm.clamp_min(1e-8)).reshape(-1, patch, patch)  # (N*T, p, p)
+
+    def spectrum(kernels: torch.Tensor) -> torch.Tensor:  # (K, p, p) -> rfft2 of it padded
+        return torch.fft.rfft2(F.pad(kernels, (0, w - patch, 0, h - patch)))
+
+    def correlate(signal_f: torch.Tensor, kernel_f: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft2(signal_f * kernel_f.conj(), s=(h, w))  # window at each origin
+
+    src_f = torch.fft.rfft2(src)  # (M, h, w')
+    box_f = spectrum(torch.ones(1, patch, patch))
+    count = patch * patch
+    sums = correlate(src_f, box_f)
+    energy = correlate(torch.fft.rfft2(src * src), box_f) - sums.pow(2) / count
+    spread = energy.clamp_min(0).sqrt()  # (M, h, w): norm of each zero-meaned source window
+    valid = spread > 1e-3 * patch
+    best = torch.empty(len(tiles))
+    for start in range(0, len(tiles), chunk):
+        kernel_f = spectrum(tiles[start:start + chunk])[:, None]  # (k, 1, h, w')
+        ncc = correlate(src_f[None], kernel_f) / spread.clamp_min(1e-8)  # (k, M, h, w)
+        best[start:start + chunk] = ncc.masked_fill(~valid, -1).amax(dim=(1, 2, 3))
+    best = best.view(flat.shape).clamp(-1, 1)
+    return best.masked_fill(flat, float("nan"))
+
+
 def _resample_sorted(v: torch.Tensor, n: int) -> torch.Tensor:
     """Sorted columns (N, D) linearly resampled to n rows (the quantile function at n points)."""
     return F.interpolate(v.T[None], size=n, mode="linear", align_corners=True)[0].T

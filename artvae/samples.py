@@ -11,6 +11,12 @@ moves patch statistics (reconstructions sit nearer the training crops than the r
 which are reported beside them). `evaluate` passes the held-out *textures* group, as the
 measure's definition says. Scored for seeded samples (prior), the random-phase sampler, and
 variations of the held-out textures themselves.
+
+Beside it, the **tile copy score** looks for copying at the scale of shapes, which patch
+statistics cannot see: each 64 px tile of an image is matched against every position of every
+training crop by normalised cross-correlation (`metrics.patch_copy_scores`, at 1/4 resolution);
+1.0 is a literal copy. Reported as the mean best score and the share of tiles at or over
+`COPIED_TILE`, beside the same for the held-out textures' reconstructions.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from .data import centre_crops
 from .generate import expanded, sample_code, variation_code
 from .images import save_picture, tensor_to_image
 from .latent import Code
-from .metrics import swd_matrix
+from .metrics import patch_copy_scores, swd_matrix
 from .model import ArtVAE
 
 SIDE = 256
 TRAIN_CROPS = 256  # training crops the copy check compares with (evenly spaced over the split)
+COPIED_TILE = 0.95  # a tile correlating this well with a training crop reads as copied
 
 
 @torch.inference_mode()
@@ -66,8 +73,17 @@ def nearest_figures(made: torch.Tensor, held_out: torch.Tensor, real_nearest: fl
         error = (to_train.var() / len(to_train) + reference.var() / len(reference)).sqrt()
         out.update(nearest_training_swd=round(to_train.mean().item(), 2),
                    copy_check_passed=bool(gap >= 0),
-                   copy_check_gap_se=round((gap / error.clamp_min(1e-8)).item(), 2))
+                   copy_check_gap_se=round((gap / error.clamp_min(1e-8)).item(), 2),
+                   **tile_copy_figures(made, train))
     return out
+
+
+def tile_copy_figures(images: torch.Tensor, train: torch.Tensor) -> dict:
+    """Mean best tile score and the share of tiles read as copied (`patch_copy_scores`)."""
+    scores = patch_copy_scores(images, train)
+    scores = scores[~scores.isnan()]
+    return {"tile_copy_score": round(scores.mean().item(), 3),
+            "copied_tiles": round((scores >= COPIED_TILE).float().mean().item(), 3)}
 
 
 def nearest_training(images: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -91,7 +107,9 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
     if train_images:
         picks = torch.linspace(0, len(train_images) - 1, min(TRAIN_CROPS, len(train_images)))
         train = centre_crops([train_images[int(i)] for i in picks.round().long()], SIDE)
-        reference = nearest_training(decode_codes(model, encode_codes(model, held_out)), train)
+        rebuilt = decode_codes(model, encode_codes(model, held_out))
+        reference = nearest_training(rebuilt, train)
+        metrics["reconstructed_tiles"] = tile_copy_figures(rebuilt, train)
         metrics["held_out_nearest_training_swd"] = round(
             nearest_training(held_out, train).mean().item(), 2)
         metrics["reconstructed_nearest_training_swd"] = round(reference.mean().item(), 2)

@@ -143,3 +143,18 @@ def test_crossfade_of_unrelated_textures_ghosts_but_moves_evenly():
     assert 0.65 < m["contrast"] < 0.78  # ~1/sqrt(2): two uncorrelated textures half-cancel
     assert m["evenness"] == pytest.approx(1.0, abs=1e-3)
     assert m["ends_psnr_a"] >= 99 and m["ends_psnr_b"] >= 99
+
+
+def test_patch_copy_scores_find_a_moved_piece_of_a_source_and_not_new_grain():
+    from artvae.metrics import patch_copy_scores
+
+    g = torch.Generator().manual_seed(0)
+    sources = F.avg_pool2d(torch.rand(4, 3, 128, 128, generator=g), 5, 1, 2)
+    moved = torch.roll(sources[2:3], (32, 48), (2, 3)) * 0.5 + 0.2  # brightness and contrast
+    fresh = F.avg_pool2d(torch.rand(1, 3, 128, 128, generator=g), 5, 1, 2)
+    flat = torch.full((1, 3, 128, 128), 0.4)
+    scores = patch_copy_scores(torch.cat([moved, fresh, flat]), sources)
+    assert scores.shape == (3, 4)  # 2x2 tiles of 64 px
+    assert scores[0].min() > 0.999
+    assert scores[1].max() < 0.9
+    assert scores[2].isnan().all()  # flat tiles: no correlation to speak of

@@ -38,6 +38,9 @@ def test_copy_check_fails_for_copies_of_training_crops_and_passes_for_unseen_one
     assert copies["copy_check_passed"] is False and fresh["copy_check_passed"] is True
     assert copies["nearest_training_swd"] < fresh["nearest_training_swd"]
     assert copies["copy_check_gap_se"] < -2  # exact copies: far nearer than chance allows
+    # and tile by tile, copies repeat training crops literally
+    assert copies["copied_tiles"] == 1.0 and copies["tile_copy_score"] > 0.999
+    assert fresh["tile_copy_score"] < copies["tile_copy_score"]
 
 
 def test_sample_sheet_lays_out_seeds_row_by_row(tmp_path):
