@@ -227,7 +227,8 @@ def samples_table(m: dict) -> str:
     reference_tiles = tiles(m.get("reconstructed_tiles"))
     rows = [
         f"| generated, 256 px ({m.get('held_out', '?')} held-out textures) | nearest held-out SWD "
-        f"| ratio (real: 1.0) ↓ | nearest training SWD (held-out reconstructed: "
+        f"| ratio (real: 1.0) ↓ | nearest of {m.get('training_crops', '?')} training crops' SWD "
+        f"(held-out reconstructed: "
         f"{m.get('reconstructed_nearest_training_swd', float('nan')):.1f}, real: "
         f"{m.get('held_out_nearest_training_swd', float('nan')):.1f}) | copy check | "
         f"tile copy score / tiles copied (held-out reconstructed: {reference_tiles}) |",

@@ -39,8 +39,13 @@ def fill_latent_statistics(model: ArtVAE, crops: torch.Tensor) -> None:
     model.style_mean.copy_(mean)
     model.style_basis.copy_(vectors[:k])
     model.style_spread.copy_(singular[:k] / max(1, len(styles) - 1) ** 0.5)
-    picks = torch.linspace(0, len(structures) - 1, len(model.structure_bank)).round().long()
-    model.structure_bank.copy_(structures[picks])
+    model.structure_bank.copy_(structures[bank_picks(len(structures), len(model.structure_bank))])
+
+
+def bank_picks(crops: int, bank: int) -> torch.Tensor:
+    """Indices of the training crops (in `load_split` order) whose maps fill a structure bank
+    of `bank` maps: evenly spaced over the split."""
+    return torch.linspace(0, crops - 1, bank).round().long()
 
 
 @torch.inference_mode()

@@ -10,7 +10,8 @@ closer to it than new textures do. The held-out textures are taken as the decode
 moves patch statistics (reconstructions sit nearer the training crops than the real images,
 which are reported beside them). `evaluate` passes the held-out *textures* group, as the
 measure's definition says. Scored for seeded samples (prior), the random-phase sampler, and
-variations of the held-out textures themselves.
+variations of the held-out textures themselves. The training crops are 256 spread evenly over the
+split and the 128 whose maps the structure bank holds (seeded samples start from those maps).
 
 Beside it, the **tile copy score** looks for copying at the scale of shapes, which patch
 statistics cannot see: each 64 px tile of an image is matched against every position of every
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from .data import centre_crops
+from .export import bank_picks
 from .generate import expanded, sample_code, variation_code
 from .images import save_picture, tensor_to_image
 from .latent import Code
@@ -33,7 +35,8 @@ from .metrics import patch_copy_scores, swd_matrix
 from .model import ArtVAE
 
 SIDE = 256
-TRAIN_CROPS = 256  # training crops the copy check compares with (evenly spaced over the split)
+TRAIN_CROPS = 256  # training crops the copy check compares with (evenly spaced over the split),
+# beside those the structure bank was taken from (seeded samples start from their maps)
 COPIED_TILE = 0.95  # a tile correlating this well with a training crop reads as copied
 
 
@@ -105,8 +108,10 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
                "held_out_nearest_swd": round(real_nearest, 2)}
     train, reference = None, None
     if train_images:
-        picks = torch.linspace(0, len(train_images) - 1, min(TRAIN_CROPS, len(train_images)))
-        train = centre_crops([train_images[int(i)] for i in picks.round().long()], SIDE)
+        picks = torch.cat([bank_picks(len(train_images), min(TRAIN_CROPS, len(train_images))),
+                           bank_picks(len(train_images), len(model.structure_bank))]).unique()
+        train = centre_crops([train_images[int(i)] for i in picks], SIDE)
+        metrics["training_crops"] = len(train)
         rebuilt = decode_codes(model, encode_codes(model, held_out))
         reference = nearest_training(rebuilt, train)
         metrics["reconstructed_tiles"] = tile_copy_figures(rebuilt, train)

@@ -70,6 +70,18 @@ def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
                                       >= m["reconstructed_nearest_training_swd"])
 
 
+def test_copy_check_compares_with_the_crops_the_structure_bank_came_from(monkeypatch):
+    from dataclasses import replace
+
+    from artvae import samples
+
+    monkeypatch.setattr(samples, "TRAIN_CROPS", 2)  # crops 0 and 7 of 8
+    model = ArtVAE(replace(ModelConfig.tiny(), structure_bank=3)).eval()  # maps of 0, 4, 7
+    train = [(x * 255).round().to(torch.uint8) for x in textures(8, 4)]
+    m = samples.evaluate_samples(model, train[:2], train, count=1)
+    assert m["training_crops"] == 3
+
+
 def test_expansion_is_scored_against_its_input_beside_the_reconstruction():
     from artvae.samples import evaluate_expansion
 
