@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_manifest
 from .latent import Code, blend
@@ -259,23 +260,44 @@ def write_card(card: Path, metrics: dict) -> None:
 
 
 def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True) -> dict:
+    groups = load_eval_groups(data)
+    stages = tqdm(total=4 + bool(blends) + 2 * len(groups), desc="evaluate", unit="stage",
+                  dynamic_ncols=True)
+
+    current = None
+
+    def stage(name: str) -> None:  # ends the stage before and names the one now running
+        nonlocal current
+        if current is not None:
+            stages.update()
+        current = name
+        stages.set_description(f"evaluate: {name}")
+
+    stage("reconstructions")
     images = load_eval_images(data)
     metrics = evaluate(model, images)
+    stage("style swaps")
     metrics["swaps"] = evaluate_swaps(model, images)
     if blends:
+        stage("blends")
         metrics["blend"] = evaluate_blends(model, images)
+    stage("seeded samples and variations")
     train_images = (load_split(data, "train", max_side=512)
                     if (Path(data) / "manifest.json").is_file() else None)
-    groups = load_eval_groups(data)
     textures = groups.get("textures") or images
     metrics["samples"] = evaluate_samples(model, textures, train_images)
+    stage("expansion")
     metrics["expansion"] = evaluate_expansion(model, textures)
     if groups:
         metrics["groups"] = {}
         for name, members in groups.items():
+            stage(f"{name}: reconstructions")
             scored = evaluate(model, members)
+            stage(f"{name}: style swaps")
             scored["swaps"] = evaluate_swaps(model, members)
             metrics["groups"][name] = scored
+    stages.update()
+    stages.close()
     if card is not None:
         write_card(card, metrics)
     print(json.dumps(metrics))

@@ -25,6 +25,8 @@ from torch import nn
 
 MULTIPLE = 8  # the map side must divide by the pixel-unshuffle and the two 2x downsamplings
 STYLE_BANK = 256  # training styles stored with the prior (64 KB)
+STYLE_REACH = 1.15  # how far from the bank's mean a drawn style sits, in the bank's own spread:
+# the held-out textures' styles sit 1.14x as far out as the stored training ones (RMS distance)
 
 
 def circular_conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -96,14 +98,18 @@ class StructurePrior(nn.Module):
                     temperature: float = 1.0) -> torch.Tensor:
         """(count, D_w) styles: blends of two stored training styles at a random weight in
         [0.25, 0.75], so each is new but stays among the looks the decoder knows (a Gaussian
-        fitted to the styles drew garish mixtures of unrelated palettes); `temperature` moves
-        it away from (> 1) or towards (< 1) the bank's mean."""
+        fitted to the styles drew garish mixtures of unrelated palettes). A plain blend of two
+        averages their departures from the bank's mean away (0.74 of the bank's spread): each
+        is rescaled to the spread of the stored styles, times STYLE_REACH, so seeded styles are
+        as distinct as new textures' are. `temperature` moves them away from (> 1) or towards
+        (< 1) the bank's mean."""
         picks = torch.randint(len(self.style_bank), (count, 2), generator=generator)
         weight = 0.25 + 0.5 * torch.rand(count, 1, generator=generator)
         bank = self.style_bank.cpu()
-        styles = (1 - weight) * bank[picks[:, 0]] + weight * bank[picks[:, 1]]
         mean = bank.mean(0)
-        return (mean + temperature * (styles - mean)).to(self.style_bank.device)
+        blend = (1 - weight) * (bank[picks[:, 0]] - mean) + weight * (bank[picks[:, 1]] - mean)
+        blend = blend / ((1 - weight) ** 2 + weight**2).sqrt()  # the spread of one stored style
+        return (mean + temperature * STYLE_REACH * blend).to(self.style_bank.device)
 
 
 def flow_matching_loss(prior: StructurePrior, maps: torch.Tensor, styles: torch.Tensor,

@@ -5,7 +5,8 @@ import torch
 
 from artvae.config import ModelConfig
 from artvae.model import ArtVAE
-from artvae.prior import StructurePrior, flow_matching_loss, sample_structure, vary_structure
+from artvae.prior import (STYLE_REACH, StructurePrior, flow_matching_loss, sample_structure,
+                          vary_structure)
 from artvae.train_prior import PriorTrainConfig, train_prior
 
 
@@ -101,6 +102,15 @@ def test_drawn_styles_are_new_blends_of_stored_ones(prior):
     assert nearest.min() > 0.1  # never a stored style itself
     calm = prior.draw_styles(16, torch.Generator().manual_seed(0), temperature=0.0)
     assert torch.allclose(calm, prior.style_bank.mean(0).expand(16, -1), atol=1e-5)
+
+
+def test_drawn_styles_spread_as_far_as_stored_ones_times_the_reach(prior):
+    prior.style_bank.copy_(torch.randn(len(prior.style_bank), 8))
+    mean = prior.style_bank.mean(0)
+    spread = (prior.style_bank - mean).pow(2).sum(1).mean().sqrt()
+    drawn = prior.draw_styles(4096, torch.Generator().manual_seed(0))
+    reach = (drawn - mean).pow(2).sum(1).mean().sqrt() / spread
+    assert reach == pytest.approx(STYLE_REACH, rel=0.05)  # plain blends: about 0.74
 
 
 def test_train_prior_resumes_and_exports_one_checkpoint(corpus, tmp_path):
