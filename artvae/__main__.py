@@ -119,6 +119,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     if args.structure_channels:  # a wider latent; from --init-from weights, grown into it
         cfg = replace(cfg, model=replace(cfg.model, structure_channels=args.structure_channels))
+    if args.enc_blocks:  # a deeper encoder; from --init-from weights, grown into it
+        cfg = replace(cfg, model=replace(cfg.model, enc_blocks=tuple(args.enc_blocks)))
     if args.no_structure_norm:  # the ablation: a layout map free to carry global appearance
         cfg = replace(cfg, model=replace(cfg.model, structure_norm=False))
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from,
@@ -263,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--structure-channels", type=int,
                    help="channels of the structure map (default 8); with --init-from weights "
                         "of fewer, they are widened: the same image, new channels to learn")
+    p.add_argument("--enc-blocks", type=int, nargs=2, metavar=("AT_1_4", "AT_1_8"),
+                   help="encoder residual blocks at 1/4 and 1/8 resolution (default 1 2); with "
+                        "--init-from weights of fewer, the new ones start as the identity")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from exported weights (e.g. checkpoints/artvae-textures)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

@@ -305,3 +305,28 @@ def widened(model: ArtVAE, channels: int) -> ArtVAE:
     if unexpected or set(missing) != {"structure_bank"}:
         raise KeyError(f"widening did not fit: {missing[:5]} {unexpected[:5]}")
     return wide
+
+
+@torch.no_grad()
+def deepened(model: ArtVAE, enc_blocks: tuple[int, int]) -> ArtVAE:
+    """`model` with more encoder residual blocks at 1/4 and 1/8 resolution (`enc_blocks`, at
+    least its own) that encodes exactly as it did: each new block follows the old ones of its
+    stage with a zero last convolution, so it starts as the identity and training can grow it.
+    The codes are unchanged, so the decoder, the structure bank and a learned prior all carry
+    over; the prior needs `train-prior` again once the encoder has moved."""
+    old = model.config.enc_blocks
+    if any(n < o for n, o in zip(enc_blocks, old, strict=True)) or tuple(enc_blocks) == old:
+        raise ValueError(f"deepening needs more encoder blocks than {old}, got {enc_blocks}")
+    deep = ArtVAE(replace(model.config, enc_blocks=tuple(enc_blocks)))
+    fresh = set()  # the new blocks' weight names
+    for stage, n_old in (("blocks4", old[0]), ("blocks8", old[1])):
+        for i, block in enumerate(getattr(deep.encoder, stage)[n_old:], start=n_old):
+            nn.init.zeros_(block.conv2.weight)
+            nn.init.zeros_(block.conv2.bias)
+            fresh |= {f"encoder.{stage}.{i}.{name}" for name in block.state_dict()}
+    # every old weight lands where it was: the new blocks come after the old of each stage
+    missing, unexpected = deep.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or set(missing) != fresh:
+        raise KeyError(f"deepening did not fit: {sorted(set(missing) ^ fresh)[:5]} "
+                       f"{unexpected[:5]}")
+    return deep

@@ -44,7 +44,7 @@ from .losses import (
     style_cycle_loss,
 )
 from .metrics import colour_transfer, layout_kept, psnr, sharpness, ssim, style_transfer
-from .model import ArtVAE, widened
+from .model import ArtVAE, deepened, widened
 
 
 @dataclass
@@ -314,6 +314,10 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
                 raise ValueError("a widened structure map needs both halves trained: "
                                  "leave out --freeze-encoder and --freeze-decoder")
             start = widened(start, cfg.model.structure_channels)  # a wider latent, same image
+        if cfg.model.enc_blocks != start.config.enc_blocks:
+            if cfg.freeze_encoder:
+                raise ValueError("a deepened encoder needs training: leave out --freeze-encoder")
+            start = deepened(start, cfg.model.enc_blocks)  # a deeper encoder, same codes
         # the structure normalisation has no weights: either setting can start from them; a
         # learned prior rides along untouched (it is trained on the codes by train-prior)
         cfg = replace(cfg, model=replace(cfg.model, prior_width=start.config.prior_width))

@@ -290,3 +290,33 @@ def test_a_widened_latent_decodes_the_same_and_learns_its_new_channels(corpus, t
     trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
     assert trained["decoder.stem.weight"][:, old:].abs().sum() > 0  # the new channels in use
     assert not any(k.startswith("prior.") for k in trained)
+
+
+def test_a_deepened_encoder_encodes_the_same_and_trains_its_new_blocks(corpus, tmp_path):
+    """Growing the encoder (`--enc-blocks` over `--init-from` weights): the same codes at the
+    start, the prior kept, and training moves the new blocks off the identity."""
+    from dataclasses import replace
+
+    from artvae.model import deepened
+
+    cfg = TrainConfig.preset("tiny")
+    torch.manual_seed(0)
+    start = ArtVAE(replace(cfg.model, prior_width=8)).eval()
+    for p in start.parameters():  # FiLM starts at zero: every weight must matter here
+        p.data.normal_(0.0, 0.2)
+    deep = deepened(start, (2, 3)).eval()
+    assert len(deep.encoder.blocks4) == 2 and len(deep.encoder.blocks8) == 3
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        (s_old, w_old), (s_new, w_new) = start.encode(x * 2 - 1), deep.encode(x * 2 - 1)
+    assert torch.allclose(s_new.mean, s_old.mean, atol=1e-5)
+    assert torch.allclose(w_new.mean, w_old.mean, atol=1e-5)
+    assert deep.prior is not None
+    with pytest.raises(ValueError, match="more encoder blocks"):
+        deepened(start, (1, 1))
+
+    start.save_pretrained(tmp_path / "start")
+    cfg = replace(cfg, steps=4, freeze_decoder=True, model=replace(cfg.model, enc_blocks=(2, 3)))
+    train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
+    trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
+    assert trained["encoder.blocks8.2.conv2.weight"].abs().sum() > 0  # the new block in use
