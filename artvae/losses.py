@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import ssim
+from .metrics import fine_detail, ssim
 
 PSNR_CEILING_MSE = 1e-5  # the PSNR term stops pulling at 50 dB: beyond it, 8-bit output rounds
 
@@ -27,6 +27,19 @@ def fourier_amplitude_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     fx = torch.fft.rfft2(x.float(), norm="ortho").abs()
     fy = torch.fft.rfft2(y.float(), norm="ortho").abs()
     return (torch.log1p(fx) - torch.log1p(fy)).abs().mean()
+
+
+def detail_loss(x: torch.Tensor, target: torch.Tensor, window: int = 8) -> torch.Tensor:
+    """How far the local amount of fine detail (mean |`metrics.fine_detail`| over each
+    `window` x `window` block) of `x` is from `target`'s, relative to the target's average.
+    Blur lowers it where the target is busy; invented grain raises it where the target is
+    smooth: either costs. It asks for as much detail as the target has in each place, not
+    for the same pixels, so a pixel loss beside it decides what that detail looks like."""
+    def amount(z: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(fine_detail((z.float() + 1) / 2).abs(), window)
+
+    wanted = amount(target)
+    return (amount(x) - wanted).abs().mean() / wanted.mean().clamp_min(1e-4)
 
 
 def reconstruction_loss(

@@ -57,12 +57,18 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (num / den).mean(dim=(1, 2, 3))
 
 
-def fine_scale_contrast(x: torch.Tensor) -> torch.Tensor:
-    """Std of grey minus grey averaged 4x down and bilinearly back up: (B,). Differentiable."""
+def fine_detail(x: torch.Tensor) -> torch.Tensor:
+    """Grey minus grey averaged 4x down and bilinearly back up: (B, 1, H, W), the band of
+    detail finer than 4 px. Differentiable."""
     g = grey(x)  # (B, 1, H, W)
     low = F.interpolate(F.avg_pool2d(g, 4), size=g.shape[-2:], mode="bilinear",
                         align_corners=False)
-    return (g - low).std(dim=(1, 2, 3))
+    return g - low
+
+
+def fine_scale_contrast(x: torch.Tensor) -> torch.Tensor:
+    """Std of `fine_detail`: (B,). Differentiable."""
+    return fine_detail(x).std(dim=(1, 2, 3))
 
 
 def sharpness(reconstruction: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .engine import MAX_SIDE, Engine
+from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine
 from .images import image_digest, image_to_tensor, load_image, save_png
 from .latent import BLEND_MODES
 from .metrics import psnr
@@ -39,6 +39,7 @@ DEFAULT_SIZE = 512  # the slider's start: what the first page is made at
 RAMPS = ("left-right", "radial")
 MAX_MIX = 8  # images one mix may combine (the UI shows four)
 MAX_STEPS = 60  # a morph is frames 0..steps
+REFINE_STEPS = 10  # the Encode tab's "Refine": +1.5 dB on held-out textures, +0.9 on art
 MAX_MORPH_PIXELS = 64 * 1024 * 1024  # frames x pixels: 61 frames at 1024^2, 16 at 2048^2
 MAX_SEED = 2**63 - 1
 EXPLORE_RANGE = 3.0  # explore sliders span +-3 training spreads
@@ -171,17 +172,21 @@ class OutputFolder:
 
 # ---- the operations --------------------------------------------------------------------------
 
-def encode(engine: Engine, source, tileable: bool = False) -> Result:
-    """Reconstruction, with its PSNR, the structure map in false colour and the style chart."""
+def encode(engine: Engine, source, tileable: bool = False, refine: int = 0) -> Result:
+    """Reconstruction, with its PSNR, the structure map in false colour and the style chart.
+    `refine` > 0: the code refined by that many steps through the decoder first (closer and
+    as crisp, about 80 ms a step at 256 px on 2 CPU cores; `artvae.refine`)."""
     image, digest = loaded(source)
     tileable = flag(tileable, "tileable")
-    code = engine.encode(image)
+    refine = whole_number(refine, "refine", 0, MAX_REFINE_STEPS)
+    code = engine.refined(image, refine, tileable) if refine else engine.encode(image)
     out = engine.decode(code, tileable)
     score = float(psnr(image_to_tensor(out), image_to_tensor(image))[0])
     style = (code.style[0] - engine.model.style_mean.cpu()).tolist()
     extras = {"psnr": round(score, 2), "structure": structure_picture(code.structure, image.size),
               "style_chart": style_chart(style), "style": style}
-    return Result(out, recipe(engine, "encode", [digest], tileable=tileable), extras)
+    settings = {"tileable": tileable} | ({"refine": refine} if refine else {})
+    return Result(out, recipe(engine, "encode", [digest], **settings), extras)
 
 
 def mix(engine: Engine, sources: list, weights: list, structure_from: int | None = 0,

@@ -20,6 +20,7 @@ from .latent import BLEND_MODES
 from .playground import (
     EXPLORE_RANGE,
     MAX_MIX,
+    MAX_REFINE_STEPS,
     MAX_SEED,
     MAX_SIZE,
     MAX_STEPS,
@@ -65,6 +66,8 @@ def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
     _checked(settings, "mode", recipe, lambda v: one_of(v, "mode", BLEND_MODES))
     _checked(settings, "ramp", recipe, lambda v: one_of(v, "ramp", RAMPS))
     _checked(settings, "steps", recipe, lambda v: whole_number(v, "steps", 1, MAX_STEPS))
+    _checked(settings, "refine", recipe,
+             lambda v: whole_number(v, "refine", 0, MAX_REFINE_STEPS))
     _checked(settings, "seed", recipe, lambda v: whole_number(v, "seed", 0, MAX_SEED))
     _checked(settings, "temperature", recipe, lambda v: number(v, "temperature", 0, 3))
     _checked(settings, "mix_weights", recipe, lambda v: [number(w, "w", 0, 1e6) for w in v])
@@ -139,6 +142,8 @@ def _playground_controls(settings: dict, tab: str, slots: int, directions: int) 
             controls[key] = settings[key]
     if "steps" in settings:
         controls["steps"] = max(2, settings["steps"])
+    if tab == "encode":  # the Refine switch: on for a refined reconstruction, else off
+        controls["refine"] = settings.get("refine", 0) > 0
     if tab == "mix":
         mix_weights = settings.get("mix_weights", [])[:slots]
         top = max([1.0, *mix_weights])  # sliders go to 1; the mix normalises anyway

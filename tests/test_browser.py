@@ -9,6 +9,7 @@ ARTVAE_REQUIRE_BROWSER=1 (CI), which turns the skip into a failure.
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -145,6 +146,19 @@ def test_encode_an_example_shows_reconstruction_and_code(page):
                             strict=True):
         wait_for_new_image(page, elem_id, old)
     assert page.get_by_text("PSNR").is_visible()
+
+
+def test_encode_refine_switch_remakes_a_closer_reconstruction(page):
+    wait_for_result(page, "encode-result", "!s.refine")
+    shown_psnr = page.get_by_text(re.compile(r"PSNR [\d.]+ dB"))
+    before = float(re.search(r"[\d.]+", shown_psnr.inner_text()).group())
+    page.locator("#encode-refine input").check()
+    settings = wait_for_result(page, "encode-result", "s.refine === 10")
+    assert settings["op"] == "encode"
+    page.wait_for_function("(old) => { const m = document.body.innerText.match("
+                           "/PSNR ([\\d.]+) dB/); return m && m[1] !== old; }",
+                           arg=f"{before:.2f}")
+    assert float(re.search(r"[\d.]+", shown_psnr.inner_text()).group()) > before
 
 
 def test_encode_more_like_this_and_expand(page):

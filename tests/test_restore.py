@@ -185,3 +185,19 @@ def test_restored_controls_fit_the_sliders():
     assert (c["tab"], c["size"], c["steps"], c["coords"]) == ("explore", 256, 2, [0.5, -1.0])
     assert "may differ" not in c["note"]
 
+
+
+# ---- Encode's Refine switch ---------------------------------------------------------------------
+
+def test_a_refined_encode_png_turns_refine_back_on(tiny_engine, tmp_path):
+    from artvae import playground as pg
+
+    plain = pg.encode(tiny_engine, EXAMPLES["bricks"])
+    refined = pg.encode(tiny_engine, EXAMPLES["bricks"], refine=3)
+    assert "refine" not in plain.recipe and refined.recipe["refine"] == 3
+    assert refined.extras["psnr"] > plain.extras["psnr"]  # the steps took it closer
+    assert controls_of(dropped(refined, tmp_path))["refine"] is True
+    assert controls_of(dropped(plain, tmp_path))["refine"] is False
+    assert controls_of({**refined.recipe, "refine": "lots"})["refine"] is False  # checked
+    with pytest.raises(ValueError, match="refine"):
+        pg.encode(tiny_engine, EXAMPLES["bricks"], refine=-1)

@@ -11,7 +11,7 @@ import torch
 
 from artvae.config import ModelConfig
 from artvae.export import calibrate_colour
-from artvae.losses import reconstruction_loss
+from artvae.losses import detail_loss, reconstruction_loss
 from artvae.metrics import psnr
 from artvae.model import ArtVAE
 from artvae.train import CrossCrop, TextureCrops, TrainConfig, generator_loss, train
@@ -229,6 +229,26 @@ def test_psnr_term_is_the_mean_psnr_and_pulls_hardest_where_the_image_is_close()
     loss.backward()
     far, near = x.grad.abs().flatten(1).mean(1)
     assert near > 3 * far  # L1 alone pulls both alike
+
+
+def test_detail_term_asks_for_the_targets_detail_in_each_place():
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checker = ((x + y) % 2 * 2 - 1).float() * 0.5
+    target = torch.zeros(1, 3, 32, 32)
+    target[..., :, :16] = checker[:, :16]  # busy on the left half, flat on the right
+    assert detail_loss(target, target).item() == 0.0
+    blurred = torch.nn.functional.avg_pool2d(target, 3, 1, 1, count_include_pad=False)
+    grainy = target + torch.randn_like(target) * 0.2 * (x >= 16).float()  # grain where flat
+    moved = torch.roll(target, 16, dims=-1)  # as much detail overall, in the wrong half
+    for wrong in (blurred, grainy, moved):
+        assert detail_loss(wrong, target).item() > 0.15
+    # its gradient pushes a blurred image's busy half back towards more detail
+    soft = blurred.clone().requires_grad_()
+    detail_loss(soft, target).backward()
+    step = soft - 0.5 * soft.grad
+    assert detail_loss(step.detach(), target) < detail_loss(blurred, target)
+    assert soft.grad[..., :16].abs().sum() > 4 * soft.grad[..., 16:].abs().sum()  # busy half
 
 
 def test_colour_term_sees_a_drift_that_pixel_l1_does_not():
