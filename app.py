@@ -622,6 +622,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default 5 on a GPU, 0 on a CPU: only decodes already queued "
                         "together share a batch)")
     p.add_argument("--max-batch", type=int, default=8, help="decodes in one batch (default 8)")
+    p.add_argument("--refine-uploads", type=int, default=0, metavar="STEPS",
+                   help="refine the code of every new image up to 512x512 px by STEPS steps "
+                        "through the decoder, once, for Encode, Mix, Blend and the rest, e.g. "
+                        "10: closer and as crisp (held-out textures +1.5 dB, art +0.9 dB), "
+                        "about 3 s per new 512 px image on 2 CPU cores (default 0: the "
+                        "encoder's codes)")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
                    help="inference precision (default: $ARTVAE_PRECISION, else auto: bf16 on "
                         "GPUs and on CPUs with native bf16, float32 on other CPUs)")
@@ -640,7 +646,8 @@ def main(argv: list[str] | None = None) -> None:
             0 if os.environ.get("SPACES_ZERO_GPU") else 1)
         engine = Engine(args.weights, args.device, workers=workers,  # once, before serving
                         threads=args.threads, batch_window_ms=args.batch_window_ms,
-                        max_batch=args.max_batch, precision=args.precision)
+                        max_batch=args.max_batch, precision=args.precision,
+                        refine_uploads=args.refine_uploads)
     except (WeightsError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"ArtVAE weights: {engine.weights}, on {engine.device} ({engine.precision}); "

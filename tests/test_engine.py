@@ -216,3 +216,27 @@ def test_refined_codes_reconstruct_closer_and_stay_normalised(engine):
     assert out.size == image.size
     with pytest.raises(ValueError, match="refine steps"):
         engine.reconstruct(image, refine_steps=-1)
+
+
+def test_refine_uploads_refines_each_new_small_image_once():
+    from artvae.refine import refine_loss
+
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny())
+    plain = Engine(model=model, device="cpu")
+    refining = Engine(model=model, device="cpu", refine_uploads=5)
+    image = noise(4, size=(32, 32))
+    x = ArtVAE.to_model_range(torch.from_numpy(np.array(image)).permute(2, 0, 1)[None] / 255.0)
+
+    def loss(code):
+        with torch.no_grad():
+            return refine_loss(model.decode(code.structure, code.style), x).item()
+
+    assert loss(refining.encode(image)) < loss(plain.encode(image)) - 1e-3
+    assert refining.encode(image) is refining.encode(image)  # refined once, then cached
+    big = noise(5, size=(520, 512))  # over REFINE_UPLOAD_PIXELS: the encoder's code
+    assert torch.equal(refining.encode(big).structure, plain.encode(big).structure)
+    with pytest.raises(ValueError, match="up to 1024x1024"):
+        plain.refined(noise(6, size=(1100, 1000)), 1)
+    with pytest.raises(ValueError, match="refine_uploads"):
+        Engine(model=model, device="cpu", refine_uploads=-1)
