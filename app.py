@@ -295,7 +295,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                             False, label="Refine the code", elem_id="encode-refine",
                             info=f"{pg.REFINE_STEPS} steps through the decoder: closer and as "
                                  "crisp (held-out textures +1.5 dB), about 1 s at 256 px and "
-                                 "3 s at 512 on 2 CPU cores; Mix and Blend keep the encoder's "
+                                 "5 s at 512 on 2 CPU cores; Mix and Blend keep the encoder's "
                                  "code")
                     with gr.Column(scale=2, min_width=240):
                         psnr = gr.Markdown(initial("encode", 2, ""))
@@ -626,7 +626,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="refine the code of every new image up to 512x512 px by STEPS steps "
                         "through the decoder, once, for Encode, Mix, Blend and the rest, e.g. "
                         "10: closer and as crisp (held-out textures +1.5 dB, art +0.9 dB), "
-                        "about 3 s per new 512 px image on 2 CPU cores (default 0: the "
+                        "about 5 s per new 512 px image on 2 CPU cores (default 0: the "
                         "encoder's codes)")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
                    help="inference precision (default: $ARTVAE_PRECISION, else auto: bf16 on "

@@ -36,7 +36,7 @@ MAX_REFINE_STEPS = 500  # a refined reconstruction's gradient steps: bounded wor
 # a step is a forward and backward pass of the decoder in float32: ~80 ms at 256 px on 2 CPU
 # cores, ~16x that at 1024 px; larger images are not refined
 MAX_REFINE_PIXELS = 1024 * 1024
-REFINE_UPLOAD_PIXELS = 512 * 512  # `refine_uploads` refines images up to this size (~3 s)
+REFINE_UPLOAD_PIXELS = 512 * 512  # `refine_uploads` refines images up to this size (~5 s)
 MAX_BATCH_PIXELS = 1024 * 1024  # larger canvases decode one at a time: bounded memory
 # from this many pixels on, decode in bands (`tiled`): less memory, and faster (at 512 px the
 # plain forward pass is faster on a 2-core CPU: measured 0.74 s against 1.32 s under load)
@@ -100,7 +100,7 @@ class Engine:
         "auto" (see `device.autocast_dtype`), "float32" or "bfloat16". `refine_uploads` > 0:
         the code of every image up to REFINE_UPLOAD_PIXELS is refined by that many steps
         through the decoder once, when it is first encoded (`refined`): closer and as crisp
-        reconstructions, mixes and blends, at about 0.8 s (256 px) to 3 s (512 px) per new
+        reconstructions, mixes and blends, at about 0.8 s (256 px) to 5 s (512 px) per new
         image on 2 CPU cores; larger images keep the encoder's code."""
         if not 0 <= refine_uploads <= MAX_REFINE_STEPS:
             raise ValueError(f"refine_uploads must be 0-{MAX_REFINE_STEPS}; got {refine_uploads}")
