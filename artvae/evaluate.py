@@ -24,6 +24,7 @@ from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_man
 from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
+from .refine import refine
 from .samples import evaluate_expansion, evaluate_samples
 from .swaps import evaluate_swaps
 
@@ -64,14 +65,20 @@ def scores(recon: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
 
 
 @torch.inference_mode()
-def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8) -> dict:
-    """All measures for `model` on `images` ((3, H, W) uint8 each); CPU or the model's device."""
+def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8,
+             refine_steps: int = 0) -> dict:
+    """All measures for `model` on `images` ((3, H, W) uint8 each); CPU or the model's device.
+    `refine_steps` > 0: also the reconstructions from codes refined by that many steps through
+    the decoder (`refine.refine`, as `reconstruct --refine` and the app's Refine make them)."""
     device = next(model.parameters()).device
     crops = centre_crops(images, SIDE)  # (N, 3, 256, 256) in [0, 1]
-    recons, swapped, own = [], [], []
+    recons, refined, swapped, own = [], [], [], []
     for x in crops.split(batch):
         x = x.to(device)
         recons.append(model.reconstruct(x).cpu())
+        if refine_steps:
+            structure, style = refine(model, ArtVAE.to_model_range(x), refine_steps)
+            refined.append(ArtVAE.to_image_range(model.decode(structure, style)).float().cpu())
         # style swap: quadrant A (top-left) lends its style to quadrant B (bottom-right)
         a, b = x[..., : SIDE // 2, : SIDE // 2], x[..., SIDE // 2 :, SIDE // 2 :]
         _, q_wa = model.encode(ArtVAE.to_model_range(a))
@@ -82,10 +89,14 @@ def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8) -> dict:
     quadrants_b = crops[..., SIDE // 2 :, SIDE // 2 :]
     bicubic_x4 = bicubic_baseline(crops, 4)
     ours, theirs = psnr(recon, crops), psnr(bicubic_x4, crops)
+    extra = {}
+    if refine_steps:
+        extra["refined"] = {"steps": refine_steps, **scores(torch.cat(refined).clamp(0, 1), crops)}
     return {
         "images": len(images),
         "size": SIDE,
         "model": scores(recon, crops),
+        **extra,
         "bicubic_x4": scores(bicubic_x4, crops),
         # texture by texture: the mean PSNR leans on the smooth ones, where dB run high
         "per_texture": {
@@ -161,6 +172,13 @@ def card_table(metrics: dict) -> str:
             f"| ArtVAE, {name} only ({group['images']}) | {m['psnr']:.2f} | {m['ssim']:.3f} | "
             f"{m['swd']:.1f} | {m['sharpness']:.2f} |"
         )
+    for label, scored in [("all", metrics), *metrics.get("groups", {}).items()]:
+        if "refined" in scored:
+            m = scored["refined"]
+            rows.append(
+                f"| ArtVAE, codes refined {m['steps']} steps ({label}) | {m['psnr']:.2f} | "
+                f"{m['ssim']:.3f} | {m['swd']:.1f} | {m['sharpness']:.2f} |"
+            )
     swap = metrics["style_swap"]
     paragraphs = [
         "\n".join(rows),
@@ -259,7 +277,8 @@ def write_card(card: Path, metrics: dict) -> None:
     card.write_text(pattern.sub(lambda _: block, text))
 
 
-def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True) -> dict:
+def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True,
+        refine_steps: int = 0) -> dict:
     groups = load_eval_groups(data)
     stages = tqdm(total=4 + bool(blends) + 2 * len(groups), desc="evaluate", unit="stage",
                   dynamic_ncols=True)
@@ -275,7 +294,7 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
 
     stage("reconstructions")
     images = load_eval_images(data)
-    metrics = evaluate(model, images)
+    metrics = evaluate(model, images, refine_steps=refine_steps)
     stage("style swaps")
     metrics["swaps"] = evaluate_swaps(model, images)
     if blends:
@@ -292,7 +311,7 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
         metrics["groups"] = {}
         for name, members in groups.items():
             stage(f"{name}: reconstructions")
-            scored = evaluate(model, members)
+            scored = evaluate(model, members, refine_steps=refine_steps)
             stage(f"{name}: style swaps")
             scored["swaps"] = evaluate_swaps(model, members)
             metrics["groups"][name] = scored
