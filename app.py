@@ -295,8 +295,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
                             False, label="Refine the code", elem_id="encode-refine",
                             info=f"{pg.REFINE_STEPS} steps through the decoder: closer and as "
                                  "crisp (held-out textures +1.5 dB), about 1 s at 256 px and "
-                                 "5 s at 512 on 2 CPU cores; Mix and Blend keep the encoder's "
-                                 "code")
+                                 "5 s at 512 on 2 CPU cores; " + (
+                                     f"this server refines every image up to 512 px by "
+                                     f"{engine.refine_uploads} steps anyway"
+                                     if engine.refine_uploads else
+                                     "Mix and Blend keep the encoder's code"))
                     with gr.Column(scale=2, min_width=240):
                         psnr = gr.Markdown(initial("encode", 2, ""))
                         enc_view, enc_state, enc_download = results(

@@ -132,6 +132,12 @@ class Engine:
         """Image -> its Code (posterior means), cached by pixel content."""
         return self._encode_keyed(source)[1]
 
+    def upload_refine_steps(self, image: Image.Image) -> int:
+        """The refine steps `encode` gives this (loaded) image's code: `refine_uploads` up to
+        REFINE_UPLOAD_PIXELS, else 0 (the encoder's code)."""
+        small = image.width * image.height <= REFINE_UPLOAD_PIXELS
+        return self.refine_uploads if small else 0
+
     def code_at(self, source, size: tuple[int, int] | None) -> Code:
         """The image's code on a canvas of `size` (None: its own size). A larger canvas holds
         its layout quilted from its own pieces (`generate.expanded`), not a mirrored repeat;
@@ -174,8 +180,8 @@ class Engine:
                 self._cache.move_to_end(key)
                 return key, self._cache[key]
         x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
-        if self.refine_uploads and image.width * image.height <= REFINE_UPLOAD_PIXELS:
-            structure, style = self.workers.call(self._refine, x, self.refine_uploads, False)
+        if steps := self.upload_refine_steps(image):
+            structure, style = self.workers.call(self._refine, x, steps, False)
         else:
             structure, style = self.workers.call(self._encode, x)
         code = Code(structure, style, size=(image.height, image.width))

@@ -89,14 +89,14 @@ def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8,
     quadrants_b = crops[..., SIDE // 2 :, SIDE // 2 :]
     bicubic_x4 = bicubic_baseline(crops, 4)
     ours, theirs = psnr(recon, crops), psnr(bicubic_x4, crops)
-    extra = {}
-    if refine_steps:
-        extra["refined"] = {"steps": refine_steps, **scores(torch.cat(refined).clamp(0, 1), crops)}
+    refined_scores = {"refined": {"steps": refine_steps,
+                                  **scores(torch.cat(refined).clamp(0, 1), crops)}
+                      } if refine_steps else {}
     return {
         "images": len(images),
         "size": SIDE,
         "model": scores(recon, crops),
-        **extra,
+        **refined_scores,
         "bicubic_x4": scores(bicubic_x4, crops),
         # texture by texture: the mean PSNR leans on the smooth ones, where dB run high
         "per_texture": {

@@ -179,7 +179,11 @@ def encode(engine: Engine, source, tileable: bool = False, refine: int = 0) -> R
     image, digest = loaded(source)
     tileable = flag(tileable, "tileable")
     refine = whole_number(refine, "refine", 0, MAX_REFINE_STEPS)
-    code = engine.refined(image, refine, tileable) if refine else engine.encode(image)
+    # a server refining uploads (`Engine.refine_uploads`) has this code cached already
+    given = engine.upload_refine_steps(image)
+    code = engine.refined(image, refine, tileable) if refine not in (0, given) else \
+        engine.encode(image)
+    refine = refine or given
     out = engine.decode(code, tileable)
     score = float(psnr(image_to_tensor(out), image_to_tensor(image))[0])
     style = (code.style[0] - engine.model.style_mean.cpu()).tolist()

@@ -234,6 +234,11 @@ def test_refine_uploads_refines_each_new_small_image_once():
 
     assert loss(refining.encode(image)) < loss(plain.encode(image)) - 1e-3
     assert refining.encode(image) is refining.encode(image)  # refined once, then cached
+    from artvae import playground as pg
+
+    encoded = pg.encode(refining, image)  # the Encode tab: its recipe says the code is refined
+    assert encoded.recipe["refine"] == 5
+    assert pg.encode(refining, image, refine=5).extras == encoded.extras  # the cached code
     big = noise(5, size=(520, 512))  # over REFINE_UPLOAD_PIXELS: the encoder's code
     assert torch.equal(refining.encode(big).structure, plain.encode(big).structure)
     with pytest.raises(ValueError, match="up to 1024x1024"):
