@@ -253,9 +253,10 @@ def samples_table(m: dict) -> str:
         f"tile copy score / tiles copied (held-out reconstructed: {reference_tiles}) |",
         "|---|---|---|---|---|---|",
     ]
+    each = f"variations, one per held-out texture ({m.get('held_out', '?')})"
     for key, label in (("prior", f"seeded samples, learned prior ({m['count']})"),
                        ("random_phase", f"seeded samples, random-phase fields ({m['count']})"),
-                       ("variations", "variations of held-out textures")):
+                       ("variations", each)):
         if key in m:
             r = m[key]
             check = {True: "passed", False: "FAILED"}.get(r.get("copy_check_passed"), "-")

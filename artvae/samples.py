@@ -121,7 +121,7 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
     made = {"random_phase": [sample_code(model, s, (SIDE, SIDE), fast=True) for s in range(count)]}
     if model.prior is not None:
         made["prior"] = [sample_code(model, s, (SIDE, SIDE)) for s in range(count)]
-        codes = encode_codes(model, held_out[:count])
+        codes = encode_codes(model, held_out)
         made["variations"] = [variation_code(model, c, seed) for seed, c in enumerate(codes)]
     for name, codes in made.items():
         metrics[name] = nearest_figures(decode_codes(model, codes), held_out, real_nearest,
