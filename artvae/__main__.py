@@ -139,6 +139,16 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
                 args.device, args.minutes, warm_start=args.warm_start)
 
 
+def cmd_train_corrector(args: argparse.Namespace) -> None:
+    from .train import with_overrides
+    from .train_corrector import CorrectorTrainConfig, train_corrector
+
+    cfg = with_overrides(CorrectorTrainConfig.preset(args.preset), steps=args.steps,
+                         width=args.width, batch=args.batch, lr=args.lr, seed=args.seed)
+    train_corrector(args.weights, args.data, args.run_dir, args.out, cfg, args.device,
+                    args.minutes)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from .export import export
     from .hub import BUNDLED_WEIGHTS
@@ -298,6 +308,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from the prior the weights carry (after an encoder fine-tune)")
     add_model_options(p)
     p.set_defaults(run=cmd_train_prior)
+
+    p = commands.add_parser(
+        "train-corrector", help="train (or resume) the code corrector, the rest frozen")
+    p.add_argument("--data", type=Path, default=Path("data/corpus"))
+    p.add_argument("--run-dir", type=Path, default=Path("runs/corrector"),
+                   help="run folder: last.pt (resumed when present), metrics")
+    p.add_argument("--out", type=Path, required=True,
+                   help="checkpoint to write, the autoencoder with its corrector (then refill "
+                        "its statistics: export --weights OUT --out OUT)")
+    p.add_argument("--preset", default="default", choices=["default", "tiny"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--width", type=int, help="corrector channels at 1/4 resolution (default 64)")
+    p.add_argument("--batch", type=int, help="256 px crops per step (default 8)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--minutes", type=float,
+                   help="stop after this many minutes, checkpointed (resume with the same command)")
+    add_model_options(p)
+    p.set_defaults(run=cmd_train_corrector)
 
     p = commands.add_parser("export", help="a run's EMA weights -> a save_pretrained folder")
     p.add_argument("--run-dir", type=Path, default=Path("runs/default"))

@@ -22,6 +22,10 @@ class ModelConfig:
     # width of the learned prior over structure maps (`prior.py`), 0 for none: then seeded
     # samples are random-phase fields of the stored structure bank
     prior_width: int = 0
+    # width of the code corrector (`corrector.py`), 0 for none: a learned refining step that
+    # sees the decode of the encoder's code and moves the code closer (at 1/4 resolution; twice
+    # that at 1/8)
+    corrector_width: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,6 +20,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .config import ModelConfig
+from .corrector import CodeCorrector
 from .prior import StructurePrior
 
 DOWNSCALE = 8  # structure map resolution relative to the image
@@ -220,11 +221,33 @@ class ArtVAE(
         # trained after the autoencoder, on its frozen codes (`python -m artvae train-prior`)
         self.prior = (StructurePrior(config.structure_channels, config.style_dim,
                                      config.prior_width) if config.prior_width else None)
+        # trained after the autoencoder, with it frozen (`python -m artvae train-corrector`)
+        self.corrector = CodeCorrector(config) if config.corrector_width else None
 
     def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
-        """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w)."""
+        """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w).
+        With a corrector, their means are the corrected codes (`corrected`)."""
+        q_s, q_w = self.guess(x)
+        if self.corrector is not None:
+            q_s.mean, q_w.mean = self.corrected(x, q_s.mean, q_w.mean)
+        return q_s, q_w
+
+    def guess(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
+        """The encoder's posteriors alone, uncorrected: what training of the autoencoder
+        uses, and where the corrector starts."""
         structure, style = self.encoder(x)
         return DiagonalGaussian(structure), DiagonalGaussian(style)
+
+    def corrected(self, x: torch.Tensor, structure: torch.Tensor, style: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes of images `x` moved by the corrector after one look at their decode:
+        (structure (B, C_s, h, w), style (B, D_w)) -> the same shapes."""
+        decoded = self.decode(structure, style)[..., : x.shape[-2], : x.shape[-1]]
+        d_structure, d_style = self.corrector(x, decoded, structure, style)
+        structure = structure + d_structure
+        if self.config.structure_norm:
+            structure = normalise_over_space(structure)
+        return structure, style + d_style
 
     def decode(
         self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False
@@ -285,10 +308,11 @@ def widened(model: ArtVAE, channels: int) -> ArtVAE:
     old = model.config.structure_channels
     if channels <= old:
         raise ValueError(f"widening needs more than {old} structure channels, got {channels}")
-    config = replace(model.config, structure_channels=channels, prior_width=0)
+    config = replace(model.config, structure_channels=channels, prior_width=0,
+                     corrector_width=0)
     wide = ArtVAE(config)
     own = {k: v for k, v in model.state_dict().items()
-           if not k.startswith("prior.") and k != "structure_bank"}
+           if not k.startswith(("prior.", "corrector.")) and k != "structure_bank"}
     head, stem = "encoder.structure_head.2.", "decoder.stem."
     fresh = wide.state_dict()
     for part in ("weight", "bias"):

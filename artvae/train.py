@@ -181,7 +181,7 @@ class CrossCrop(torch.nn.Module):
         and, with swaps, the decodes of each layout of `a` in the style of the previous row's
         texture, with their re-encoded style and structure and what those should come back as."""
         n = a.shape[0]
-        q_s, q_w = self.model.encode(torch.cat([a, b]))
+        q_s, q_w = self.model.guess(torch.cat([a, b]))  # the encoder's own codes: it trains
         if self.means:
             # the decoder is frozen and already takes the look from the style: each crop is
             # rebuilt from its own code, the code inference (and `refine`) decodes
@@ -196,7 +196,7 @@ class CrossCrop(torch.nn.Module):
             # row i's layout in row i-1's style: a different texture, so the structure map
             # cannot pass the look on; the loss judges the patch statistics against b[i-1]
             swapped = self.model.decode(structure[:n], style_a.roll(1, dims=0))
-            q_s_swap, q_w_swap = self.model.encode(swapped)
+            q_s_swap, q_w_swap = self.model.guess(swapped)
             out.update(swapped=swapped, swap_style=q_w_swap.mean, swap_structure=q_s_swap.mean,
                        given_style=q_w.mean[:n].roll(1, dims=0), given_structure=q_s.mean[:n])
         return out
@@ -306,7 +306,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         # a resumed run keeps the architecture it began with (config.json, written at its
         # start): weights it started from may have brought a learned prior along
         began = json.loads((run / "config.json").read_text())["model"]
-        cfg = replace(cfg, model=replace(cfg.model, prior_width=began["prior_width"]))
+        cfg = replace(cfg, model=replace(cfg.model, prior_width=began["prior_width"],
+                                         corrector_width=began.get("corrector_width", 0)))
     elif init_from is not None:
         start = ArtVAE.from_pretrained(init_from)
         if cfg.model.structure_channels > start.config.structure_channels:
@@ -319,15 +320,18 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
                 raise ValueError("a deepened encoder needs training: leave out --freeze-encoder")
             start = deepened(start, cfg.model.enc_blocks)  # a deeper encoder, same codes
         # the structure normalisation has no weights: either setting can start from them; a
-        # learned prior rides along untouched (it is trained on the codes by train-prior)
-        cfg = replace(cfg, model=replace(cfg.model, prior_width=start.config.prior_width))
+        # learned prior and a corrector ride along untouched (train-prior and train-corrector
+        # train them on the new codes)
+        cfg = replace(cfg, model=replace(cfg.model, prior_width=start.config.prior_width,
+                                         corrector_width=start.config.corrector_width))
         if replace(start.config, structure_norm=cfg.model.structure_norm) != cfg.model:
             raise ValueError(f"{init_from} holds a different model config than the preset")
     model = ArtVAE(cfg.model).to(device)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
-    if model.prior is not None:
-        model.prior.requires_grad_(False)
+    for frozen in (model.prior, model.corrector):  # each trained on its own, later
+        if frozen is not None:
+            frozen.requires_grad_(False)
     if cfg.freeze_encoder:  # the codes stay as they are: a prior trained on them stays valid
         model.encoder.requires_grad_(False)
     if cfg.freeze_decoder:  # the codes change: a learned prior must be trained on them again

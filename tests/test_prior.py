@@ -5,8 +5,13 @@ import torch
 
 from artvae.config import ModelConfig
 from artvae.model import ArtVAE
-from artvae.prior import (STYLE_REACH, StructurePrior, flow_matching_loss, sample_structure,
-                          vary_structure)
+from artvae.prior import (
+    STYLE_REACH,
+    StructurePrior,
+    flow_matching_loss,
+    sample_structure,
+    vary_structure,
+)
 from artvae.train_prior import PriorTrainConfig, train_prior
 
 
