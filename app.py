@@ -33,7 +33,8 @@ import gradio as gr
 
 from artvae import live, studio
 from artvae import playground as pg
-from artvae.batching import steady_memory
+from artvae.batching import default_workers, steady_memory
+from artvae.device import pick_device
 from artvae.engine import Engine
 from artvae.hub import WeightsError
 from artvae.images import read_recipe
@@ -615,7 +616,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "first). Every web API call is a session of its own, about 0.2 MB "
                         "here: Gradio's default of 10,000 grows the server by ~2 GB")
     p.add_argument("--workers", type=int,
-                   help="model threads (default 1; 0 on a ZeroGPU Space: each request runs "
+                   help="model threads (default: on a CPU one per request in flight, up to "
+                        "one per core; 1 on a GPU; 0 on a ZeroGPU Space: each request runs "
                         "the model itself, inside spaces.GPU); workers x threads should not "
                         "pass the CPU cores")
     p.add_argument("--threads", type=int,
@@ -645,8 +647,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     steady_memory()  # big buffers back to the system when freed: memory flat under load
     try:
-        workers = args.workers if args.workers is not None else (
-            0 if os.environ.get("SPACES_ZERO_GPU") else 1)
+        workers = args.workers if args.workers is not None else default_workers(
+            args.concurrency, pick_device(args.device), bool(os.environ.get("SPACES_ZERO_GPU")))
         engine = Engine(args.weights, args.device, workers=workers,  # once, before serving
                         threads=args.threads, batch_window_ms=args.batch_window_ms,
                         max_batch=args.max_batch, precision=args.precision,

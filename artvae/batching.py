@@ -34,6 +34,22 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_workers(concurrency: int, device: torch.device, zero_gpu: bool = False) -> int:
+    """Model workers when none are asked for. On a ZeroGPU Space 0: each request runs the model
+    inside its own `spaces.GPU` call. On a CPU one per request in flight, up to one per core,
+    the cores split between them: a forward pass uses a second core poorly (a 512 px decode
+    took 32 ms on one thread and 28 ms on two, bf16 on the 2-core build machine of 2026-12-05),
+    so two single-threaded workers do nearly twice the work of one with both threads (`bench
+    --load`, 8 clients: 15.0 against 12.2 requests/s there; 10.7 against 10.0 on the EPYC of
+    2026-12-02). On an accelerator 1: it runs one forward at a time anyway, and batches carry
+    the rest."""
+    if zero_gpu:
+        return 0
+    if device.type != "cpu":
+        return 1
+    return max(1, min(concurrency, available_cores()))
+
+
 @dataclass
 class _Job:
     key: Hashable | None  # jobs with equal keys may run as one batch; None: always alone

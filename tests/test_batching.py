@@ -230,3 +230,16 @@ def test_a_benchmark_that_is_stopped_stops_the_app_it_started(tmp_path, how):
         assert not _alive(app_pid), f"the app outlived a benchmark stopped by {how.name}"
     finally:
         bench.kill()
+
+
+def test_default_workers_one_per_request_in_flight_up_to_the_cores(monkeypatch):
+    import artvae.batching as batching
+
+    monkeypatch.setattr(batching, "available_cores", lambda: 2)
+    cpu = torch.device("cpu")
+    assert batching.default_workers(2, cpu) == 2  # each single-threaded
+    assert batching.default_workers(8, cpu) == 2  # never more than the cores
+    assert batching.default_workers(1, cpu) == 1
+    assert batching.default_workers(2, torch.device("cuda")) == 1  # batches carry the rest
+    assert batching.default_workers(2, cpu, zero_gpu=True) == 0  # spaces.GPU in the request
+    assert ModelWorkers(batching.default_workers(2, cpu)).threads == 1
