@@ -295,7 +295,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         enc_refine = gr.Checkbox(
                             False, label="Refine the code", elem_id="encode-refine",
                             info=f"{pg.REFINE_STEPS} steps through the decoder: closer and as "
-                                 "crisp (held-out textures +1.5 dB), about 1 s at 256 px and "
+                                 "crisp (held-out textures +0.5 dB), about 1 s at 256 px and "
                                  "5 s at 512 on 2 CPU cores; " + (
                                      f"this server refines every image up to 512 px by "
                                      f"{engine.refine_uploads} steps anyway"
@@ -630,7 +630,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine-uploads", type=int, default=0, metavar="STEPS",
                    help="refine the code of every new image up to 512x512 px by STEPS steps "
                         "through the decoder, once, for Encode, Mix, Blend and the rest, e.g. "
-                        "10: closer and as crisp (held-out textures +1.5 dB, art +0.9 dB), "
+                        "10: closer and as crisp (held-out textures +0.5 dB, art +0.3 dB), "
                         "about 5 s per new 512 px image on 2 CPU cores (default 0: the "
                         "encoder's codes)")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],

@@ -176,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tileable", action="store_true", help="decode with wrap-around padding")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="refine each code by STEPS gradient steps through the decoder first, e.g. "
-                        "10: closer to the input and as crisp (held-out textures +1.5 dB, art "
-                        "+0.9 dB), about 0.8 s a 256 px image on 2 CPU cores (default 0: the "
+                        "10: closer to the input and as crisp (held-out textures +0.5 dB, art "
+                        "+0.3 dB), about 0.8 s a 256 px image on 2 CPU cores (default 0: the "
                         "encoder's code)")
     add_model_options(p)
     p.set_defaults(run=cmd_reconstruct)

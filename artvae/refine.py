@@ -8,7 +8,10 @@ and art from 0.916 to 0.857, SWD up on both), so the objective adds `losses.deta
 much fine detail in each place as the input has. With it (DETAIL_WEIGHT 0.3, 10 steps at lr
 0.05, float32) every measure improves on both held-out groups: textures 30.65 -> 32.17 dB, SSIM
 0.835 -> 0.854, SWD 49.9 -> 47.3, sharpness 0.958 -> 0.967; art 27.68 -> 28.58 dB, 0.843 ->
-0.857, 48.0 -> 43.3, 0.916 -> 0.965 (25 steps: art 28.89 dB / SWD 40.6 / 0.973). In bf16
+0.857, 48.0 -> 43.3, 0.916 -> 0.965 (25 steps: art 28.89 dB / SWD 40.6 / 0.973). Since stage
+10 the start is the corrector's code (`ArtVAE.encode`; `corrector.py` learns one such step),
+and 10 steps take it further: textures 32.04 -> 32.53 dB and sharpness 0.957 -> 0.976, art
+28.47 -> 28.74 dB and 0.932 -> 0.960. In bf16
 autocast the steps are 1.5x faster but drift (art 28.27 dB and SWD 66.8 after 10 steps without
 the detail term; NaN at 25 with a heavier spectral term), so refining always runs in float32.
 A step is a forward and backward pass of the decoder, about 80 ms at 256 px on this 2-core CPU:
