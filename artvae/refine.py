@@ -49,7 +49,8 @@ def refine(model: ArtVAE, x: torch.Tensor, steps: int = 10, lr: float = LEARNING
     with torch.inference_mode(False), torch.enable_grad(), \
             torch.autocast(x.device.type, enabled=False):
         x = x.float().clone()  # an inference-mode tensor cannot take part in autograd
-        q_s, q_w = model.encode(x)
+        with torch.no_grad():  # the start needs no graph (the corrector decodes once)
+            q_s, q_w = model.encode(x)
         structure = q_s.mode().detach().float().clone().requires_grad_(True)
         style = q_w.mode().detach().float().clone().requires_grad_(True)
         optimiser = torch.optim.Adam([structure, style], lr=lr)
