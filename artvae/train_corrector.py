@@ -9,8 +9,9 @@ local-detail term), so the corrector learns in one look what refining's gradient
 Only the corrector trains: the encoder, decoder and prior stay as they are (a prior trained on
 the encoder's codes stays about as valid as it is on refined ones). An EMA of its weights is
 validated on held-out crops every `val_every` steps; `run_dir/last.pt` is written every
-`ckpt_every` steps and at a time limit, and the same command resumes from it. The end (or
-`--export-only`) writes the autoencoder with the EMA corrector to `--out`.
+`ckpt_every` steps and at a time limit, and the same command resumes from it. The end writes
+the autoencoder with the EMA corrector to `--out` (to export a stopped run as it stands, run
+the same command with `--steps` at its checkpoint's step).
 """
 
 from __future__ import annotations
