@@ -144,7 +144,9 @@ def cmd_train_corrector(args: argparse.Namespace) -> None:
     from .train_corrector import CorrectorTrainConfig, train_corrector
 
     cfg = with_overrides(CorrectorTrainConfig.preset(args.preset), steps=args.steps,
-                         width=args.width, batch=args.batch, lr=args.lr, seed=args.seed)
+                         width=args.width, batch=args.batch, lr=args.lr, seed=args.seed,
+                         passes=args.passes, detail_weight=args.detail_weight,
+                         warmup_steps=args.warmup_steps)
     train_corrector(args.weights, args.data, args.run_dir, args.out, cfg, args.device,
                     args.minutes)
 
@@ -323,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="256 px crops per step (default 8)")
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--passes", type=int,
+                   help="corrector passes per encode, trained unrolled (default 1); a model "
+                        "that has a corrector of --width trains it on from where it is")
+    p.add_argument("--detail-weight", type=float,
+                   help="weight of the local-detail term (default 0.3, as refining's)")
+    p.add_argument("--warmup-steps", type=int, help="learning-rate warm-up (default 100)")
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")
     add_model_options(p)

@@ -26,6 +26,9 @@ class ModelConfig:
     # sees the decode of the encoder's code and moves the code closer (at 1/4 resolution; twice
     # that at 1/8)
     corrector_width: int = 0
+    # times the corrector looks and moves the code (weights shared): each pass decodes the code
+    # once more and sees what is still wrong; the corrector is trained for this many passes
+    corrector_passes: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)

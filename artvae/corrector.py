@@ -8,7 +8,9 @@ the encoder does not. The corrector is a learned refining step (iterative amorti
 Marino et al. 2018): it sees the image, its decode and the code, and predicts a change of the
 code. Its output layers start at zero, so a model that gains one encodes exactly as before until
 `train-corrector` trains it, with the rest of the model frozen, towards `refine.py`'s objective
-(pixel terms plus as much fine detail in each place as the input has).
+(pixel terms plus as much fine detail in each place as the input has). It may look more than
+once (`ModelConfig.corrector_passes`, the same weights each time, trained unrolled: each pass
+decodes the code it was given and sees what is still wrong).
 """
 
 from __future__ import annotations

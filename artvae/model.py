@@ -226,10 +226,12 @@ class ArtVAE(
 
     def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
         """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w).
-        With a corrector, their means are the corrected codes (`corrected`)."""
+        With a corrector, their means are the corrected codes (`corrected`, applied
+        `config.corrector_passes` times)."""
         q_s, q_w = self.guess(x)
         if self.corrector is not None:
-            q_s.mean, q_w.mean = self.corrected(x, q_s.mean, q_w.mean)
+            for _ in range(self.config.corrector_passes):
+                q_s.mean, q_w.mean = self.corrected(x, q_s.mean, q_w.mean)
         return q_s, q_w
 
     def guess(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:

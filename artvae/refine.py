@@ -11,7 +11,8 @@ much fine detail in each place as the input has. With it (DETAIL_WEIGHT 0.3, 10 
 0.857, 48.0 -> 43.3, 0.916 -> 0.965 (25 steps: art 28.89 dB / SWD 40.6 / 0.973). Since stage
 10 the start is the corrector's code (`ArtVAE.encode`; `corrector.py` learns one such step),
 and 10 steps take it further: textures 32.04 -> 32.53 dB and sharpness 0.957 -> 0.976, art
-28.47 -> 28.74 dB and 0.932 -> 0.960. In bf16
+28.47 -> 28.74 dB and 0.932 -> 0.960 (stage 11, two corrector passes: textures 32.27 -> 32.61
+dB, art 28.44 -> 28.76). In bf16
 autocast the steps are 1.5x faster but drift (art 28.27 dB and SWD 66.8 after 10 steps without
 the detail term; NaN at 25 with a heavier spectral term), so refining always runs in float32.
 A step is a forward and backward pass of the decoder, about 80 ms at 256 px on this 2-core CPU:
@@ -33,10 +34,11 @@ SSIM_WEIGHT, FOURIER_WEIGHT, PSNR_WEIGHT, DETAIL_WEIGHT = 0.5, 0.5, 0.01, 0.3
 LEARNING_RATE = 0.05
 
 
-def refine_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def refine_loss(y: torch.Tensor, x: torch.Tensor, detail_weight: float = DETAIL_WEIGHT
+                ) -> torch.Tensor:
     """What refining lowers: decode `y` against image `x`, both (B, 3, H, W) in [-1, 1]."""
     loss, _ = reconstruction_loss(y, x, SSIM_WEIGHT, FOURIER_WEIGHT, PSNR_WEIGHT)
-    return loss + DETAIL_WEIGHT * detail_loss(y, x)
+    return loss + detail_weight * detail_loss(y, x)
 
 
 def refine(model: ArtVAE, x: torch.Tensor, steps: int = 10, lr: float = LEARNING_RATE,

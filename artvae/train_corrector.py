@@ -6,7 +6,10 @@ Each step cuts 256 px crops of training textures at full resolution (as the app 
 encodes them, decodes the codes, lets the corrector move them and decodes again; the loss is
 `refine.py`'s objective on that second decode (L1, SSIM, Fourier amplitude, mean PSNR and the
 local-detail term), so the corrector learns in one look what refining's gradient steps find.
-Only the corrector trains: the encoder, decoder and prior stay as they are (a prior trained on
+With `--passes N` the corrector moves the code N times (its own weights each time, unrolled
+in training: the first pass learns to leave the next a code it can improve); a model that
+already has a corrector of the same width trains it on from where it is. Only the corrector
+trains: the encoder, decoder and prior stay as they are (a prior trained on
 the encoder's codes stays about as valid as it is on refined ones). An EMA of its weights is
 validated on held-out crops every `val_every` steps; `run_dir/last.pt` is written every
 `ckpt_every` steps and at a time limit, and the same command resumes from it. The end writes
@@ -28,7 +31,7 @@ from tqdm import tqdm
 from .data import centre_crops, load_split
 from .device import autocast_dtype, pick_device
 from .model import ArtVAE
-from .refine import refine_loss
+from .refine import DETAIL_WEIGHT, refine_loss
 from .train import TextureCrops, accumulate, lr_at, prefetched, validate
 
 
@@ -46,6 +49,8 @@ class CorrectorTrainConfig:
     val_images: int = 24  # held-out textures scored (centre 256 px crops)
     max_side: int = 512  # textures are held in memory at most this large
     seed: int = 0
+    passes: int = 1  # corrector passes per encode, trained unrolled (ModelConfig.corrector_passes)
+    detail_weight: float = 0.3  # weight of `losses.detail_loss` (refining's is 0.3)
 
     @classmethod
     def preset(cls, name: str) -> CorrectorTrainConfig:
@@ -58,13 +63,17 @@ class CorrectorTrainConfig:
         raise ValueError(f"unknown preset {name!r}: use 'default' or 'tiny'")
 
 
-def with_corrector(vae: ArtVAE, width: int, seed: int) -> ArtVAE:
+def with_corrector(vae: ArtVAE, width: int, seed: int, passes: int = 1) -> ArtVAE:
     """`vae` with a fresh corrector of `width` (its changes start at zero: same codes), or
-    `vae` itself when it already has one of that width; everything but the corrector frozen."""
-    if vae.corrector is None or vae.config.corrector_width != width:
+    `vae` itself when it already has one of that width (a warm start: trained on for
+    `passes`); everything but the corrector frozen."""
+    fresh = vae.corrector is None or vae.config.corrector_width != width
+    if fresh or vae.config.corrector_passes != passes:
+        # rebuilt rather than edited: the saved config.json is the one the model was built with
         torch.manual_seed(seed)
-        grown = ArtVAE(replace(vae.config, corrector_width=width))
-        own = {k: v for k, v in vae.state_dict().items() if not k.startswith("corrector.")}
+        grown = ArtVAE(replace(vae.config, corrector_width=width, corrector_passes=passes))
+        own = {k: v for k, v in vae.state_dict().items()
+               if not (fresh and k.startswith("corrector."))}
         missing, unexpected = grown.load_state_dict(own, strict=False)
         if unexpected or any(not k.startswith("corrector.") for k in missing):
             raise KeyError(f"autoencoder weights do not fit: {missing[:5]} {unexpected[:5]}")
@@ -74,15 +83,20 @@ def with_corrector(vae: ArtVAE, width: int, seed: int) -> ArtVAE:
     return vae
 
 
-def corrector_loss(model: ArtVAE, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+def corrector_loss(model: ArtVAE, x: torch.Tensor, dtype: torch.dtype | None,
+                   detail_weight: float = DETAIL_WEIGHT) -> torch.Tensor:
     """`refine_loss` of the decode of the corrected codes of images `x` (B, 3, H, W) in
-    [-1, 1]. Gradients reach the corrector only (through the frozen decoder)."""
+    [-1, 1], after `model.config.corrector_passes` passes (unrolled: the first pass learns to
+    leave the second a code it can improve). Gradients reach the corrector only (through the
+    frozen decoder)."""
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
         with torch.no_grad():
             q_s, q_w = model.guess(x)
-        structure, style = model.corrected(x, q_s.mean, q_w.mean)
+        structure, style = q_s.mean, q_w.mean
+        for _ in range(model.config.corrector_passes):
+            structure, style = model.corrected(x, structure, style)
         y = model.decode(structure, style)
-    return refine_loss(y.float(), x.float())
+    return refine_loss(y.float(), x.float(), detail_weight)
 
 
 def train_corrector(weights, data: Path, run_dir: Path, out: Path, cfg: CorrectorTrainConfig,
@@ -95,7 +109,7 @@ def train_corrector(weights, data: Path, run_dir: Path, out: Path, cfg: Correcto
     dtype = None if target.type == "mps" else autocast_dtype(target)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    model = with_corrector(load_model(weights), cfg.width, cfg.seed).to(target)
+    model = with_corrector(load_model(weights), cfg.width, cfg.seed, cfg.passes).to(target)
     layout = torch.channels_last if target.type == "cpu" else torch.contiguous_format
     model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -133,7 +147,7 @@ def train_corrector(weights, data: Path, run_dir: Path, out: Path, cfg: Correcto
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         x = torch.cat(next(batches)).to(target, memory_format=layout)
-        loss = corrector_loss(model, x, dtype)
+        loss = corrector_loss(model, x, dtype, cfg.detail_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.corrector.parameters(), 1.0)

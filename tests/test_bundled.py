@@ -90,3 +90,23 @@ def test_the_bundled_corrector_brings_reconstructions_closer_than_the_encoder_al
         guessed = ArtVAE.to_image_range(model.decode(q_s.mean, q_w.mean))
         corrected = model.reconstruct(images)
     assert psnr(corrected, images).mean() > psnr(guessed, images).mean() + 0.5
+
+
+def test_the_bundled_corrector_second_pass_sharpens_what_the_first_left():
+    """The shipped corrector looks twice (trained for it): after the second pass the examples'
+    reconstructions keep more of their fine detail than after the first (sharpness 0.916 ->
+    0.935 when it was bundled), at no loss of PSNR."""
+    from dataclasses import replace
+
+    from artvae.metrics import sharpness
+    from artvae.model import ArtVAE
+
+    model = load_model(None).eval()
+    assert model.config.corrector_passes == 2
+    images = torch.cat([image_to_tensor(load_image(p)) for p in sorted(EXAMPLES.glob("*.png"))])
+    with torch.inference_mode():
+        twice = model.reconstruct(images)
+        model.config = replace(model.config, corrector_passes=1)
+        once = model.reconstruct(images)
+    assert sharpness(twice, images).mean() > sharpness(once, images).mean() + 0.01
+    assert psnr(twice, images).mean() > psnr(once, images).mean() - 0.1

@@ -77,3 +77,34 @@ def test_train_corrector_lowers_the_loss_resumes_and_exports(corpus, tmp_path):
     with torch.no_grad():
         after = corrector_loss(model, fixed, None).item()
     assert after < before
+
+
+def test_passes_are_trained_unrolled_and_applied_on_encode(corpus, tmp_path):
+    torch.manual_seed(0)
+    model = with_corrector(ArtVAE(ModelConfig.tiny()), 8, seed=0, passes=2).eval()
+    for p in model.corrector.parameters():  # as if trained: heads no longer zero
+        p.data.normal_(0, 0.1)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        q_s, q_w = model.guess(x)
+        once = model.corrected(x, q_s.mean, q_w.mean)
+        twice = model.corrected(x, *once)
+        c_s, c_w = model.encode(x)
+    assert torch.allclose(c_s.mean, twice[0]) and torch.allclose(c_w.mean, twice[1])
+    assert not torch.allclose(c_w.mean, once[1], atol=1e-4)
+    # the first pass learns from the second's result: its gradient differs from one pass's
+    grads = []
+    for passes in (1, 2):
+        model = with_corrector(model, 8, seed=0, passes=passes)
+        assert model.config.corrector_passes == passes
+        model.corrector.zero_grad()
+        corrector_loss(model, torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+                       * 2 - 1, None, detail_weight=0.5).backward()
+        grads.append(next(model.corrector.stem.parameters()).grad.clone())
+    assert not torch.allclose(grads[0], grads[1])
+    # a trained run saves its passes with the weights
+    vae = ArtVAE(ModelConfig.tiny())
+    vae.save_pretrained(tmp_path / "vae")
+    cfg = replace(CorrectorTrainConfig.preset("tiny"), steps=6, passes=2)
+    train_corrector(str(tmp_path / "vae"), corpus, tmp_path / "run", tmp_path / "out", cfg, "cpu")
+    assert ArtVAE.from_pretrained(tmp_path / "out").config.corrector_passes == 2
