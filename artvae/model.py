@@ -230,8 +230,7 @@ class ArtVAE(
         `config.corrector_passes` times)."""
         q_s, q_w = self.guess(x)
         if self.corrector is not None:
-            for _ in range(self.config.corrector_passes):
-                q_s.mean, q_w.mean = self.corrected(x, q_s.mean, q_w.mean)
+            q_s.mean, q_w.mean = self.corrected_passes(x, q_s.mean, q_w.mean)
         return q_s, q_w
 
     def guess(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
@@ -250,6 +249,14 @@ class ArtVAE(
         if self.config.structure_norm:
             structure = normalise_over_space(structure)
         return structure, style + d_style
+
+    def corrected_passes(self, x: torch.Tensor, structure: torch.Tensor, style: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`corrected` applied `config.corrector_passes` times, each pass starting from the
+        code the last one left (what `encode` does, and what `train-corrector` trains)."""
+        for _ in range(self.config.corrector_passes):
+            structure, style = self.corrected(x, structure, style)
+        return structure, style
 
     def decode(
         self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False

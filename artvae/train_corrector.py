@@ -50,7 +50,7 @@ class CorrectorTrainConfig:
     max_side: int = 512  # textures are held in memory at most this large
     seed: int = 0
     passes: int = 1  # corrector passes per encode, trained unrolled (ModelConfig.corrector_passes)
-    detail_weight: float = 0.3  # weight of `losses.detail_loss` (refining's is 0.3)
+    detail_weight: float = DETAIL_WEIGHT  # weight of `losses.detail_loss` (refining's)
 
     @classmethod
     def preset(cls, name: str) -> CorrectorTrainConfig:
@@ -92,10 +92,7 @@ def corrector_loss(model: ArtVAE, x: torch.Tensor, dtype: torch.dtype | None,
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
         with torch.no_grad():
             q_s, q_w = model.guess(x)
-        structure, style = q_s.mean, q_w.mean
-        for _ in range(model.config.corrector_passes):
-            structure, style = model.corrected(x, structure, style)
-        y = model.decode(structure, style)
+        y = model.decode(*model.corrected_passes(x, q_s.mean, q_w.mean))
     return refine_loss(y.float(), x.float(), detail_weight)
 
 
