@@ -329,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="corrector passes per encode, trained unrolled (default 1); a model "
                         "that has a corrector of --width trains it on from where it is")
     p.add_argument("--detail-weight", type=float,
-                   help="weight of the local-detail term (default 0.3, as refining's)")
+                   help="weight of the local-detail term (default: refining's, "
+                        "refine.DETAIL_WEIGHT)")
     p.add_argument("--warmup-steps", type=int, help="learning-rate warm-up (default 100)")
     p.add_argument("--minutes", type=float,
                    help="stop after this many minutes, checkpointed (resume with the same command)")
