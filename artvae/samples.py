@@ -31,13 +31,15 @@ from .export import bank_picks
 from .generate import expanded, sample_code, variation_code
 from .images import save_picture, tensor_to_image
 from .latent import Code
-from .metrics import patch_copy_scores, swd_matrix
+from .metrics import patch_copy_scores, swd_matrix, swd_pairs
 from .model import ArtVAE
 
 SIDE = 256
 TRAIN_CROPS = 256  # training crops the copy check compares with (evenly spaced over the split),
 # beside those the structure bank was taken from (seeded samples start from their maps)
 COPIED_TILE = 0.95  # a tile correlating this well with a training crop reads as copied
+SHORTLIST = 8  # training crops per image scored again, finely, for its nearest (`nearest_training`)
+SAMPLINGS = 4  # draws of patches and projections those fine scores average
 
 
 @torch.inference_mode()
@@ -89,9 +91,18 @@ def tile_copy_figures(images: torch.Tensor, train: torch.Tensor) -> dict:
             "copied_tiles": round((scores >= COPIED_TILE).float().mean().item(), 3)}
 
 
-def nearest_training(images: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
-    """Each image's SWD to its nearest training crop: (N,)."""
-    return swd_matrix(images, train).min(dim=1).values
+def nearest_training(images: torch.Tensor, train: torch.Tensor, shortlist: int = SHORTLIST,
+                     samplings: int = SAMPLINGS, patches: int = 512) -> torch.Tensor:
+    """Each image's SWD to its nearest training crop: (N,). Two rounds: `swd_matrix`'s quick
+    figure ranks every crop, then the `shortlist` nearest are scored again (`swd_pairs`) with
+    `patches` patches per image, averaged over `samplings` draws (seeds 1 on), and the least
+    is kept. The quick figure alone moved the variations' mean gap to their reconstructions
+    by 1.5 (s.d.) between draws, and one image's distance by 13: as much as the gaps the copy
+    check has to tell apart."""
+    quick = swd_matrix(images, train)
+    picks = quick.topk(min(shortlist, len(train)), dim=1, largest=False).indices
+    fine = swd_pairs(images, train, picks, patches, seeds=range(1, samplings + 1))
+    return fine.min(dim=1).values
 
 
 @torch.inference_mode()

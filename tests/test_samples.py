@@ -5,9 +5,9 @@ import torch
 from PIL import Image
 
 from artvae.config import ModelConfig
-from artvae.metrics import swd_matrix
+from artvae.metrics import swd_matrix, swd_pairs
 from artvae.model import ArtVAE
-from artvae.samples import nearest_figures, sample_sheet
+from artvae.samples import nearest_figures, nearest_training, sample_sheet
 
 
 def textures(n: int, seed: int) -> torch.Tensor:
@@ -26,6 +26,29 @@ def textures(n: int, seed: int) -> torch.Tensor:
 def test_swd_matrix_finds_each_image_nearest_to_itself():
     x = textures(5, 0)
     assert torch.equal(swd_matrix(x, x).argmin(dim=1), torch.arange(5))
+
+
+def test_swd_pairs_scores_the_chosen_pairs_as_the_matrix_does_and_averages_draws():
+    x, y = textures(4, 3), textures(7, 4)
+    pairs = torch.tensor([[0, 6], [3, 3], [1, 5], [2, 0]])
+    for seed in (0, 2):
+        expected = swd_matrix(x, y, seed=seed).gather(1, pairs)
+        assert torch.allclose(swd_pairs(x, y, pairs, patches=128, seeds=[seed]), expected)
+    two = (swd_matrix(x, y, seed=1) + swd_matrix(x, y, seed=5)).gather(1, pairs) / 2
+    assert torch.allclose(swd_pairs(x, y, pairs, patches=128, seeds=[1, 5]), two, atol=1e-4)
+
+
+def test_nearest_training_finds_the_crop_an_image_was_copied_from_and_scores_it_finely():
+    train = textures(10, 5)
+    copies = train[[7, 2]] + 0.002 * torch.randn(2, 3, 64, 64, generator=torch.Generator()
+                                                .manual_seed(0))
+    others = swd_pairs(copies, train, torch.tensor([[i for i in range(10) if i != 7],
+                                                    [i for i in range(10) if i != 2]]),
+                       seeds=range(1, 5))
+    nearest = nearest_training(copies, train, shortlist=3)
+    assert (nearest < others.min(dim=1).values).all()
+    own = swd_pairs(copies, train, torch.tensor([[7], [2]]), seeds=range(1, 5))[:, 0]
+    assert torch.allclose(nearest, own)
 
 
 def test_copy_check_fails_for_copies_of_training_crops_and_passes_for_unseen_ones():
