@@ -261,7 +261,8 @@ def samples_table(m: dict) -> str:
             r = m[key]
             check = {True: "passed", False: "FAILED"}.get(r.get("copy_check_passed"), "-")
             if "copy_check_gap_se" in r:
-                check += f" ({r['copy_check_gap_se']:+.1f} SE)"
+                paired = ", paired" if r.get("copy_check_paired") else ""
+                check += f" ({r['copy_check_gap_se']:+.1f} SE{paired})"
             rows.append(f"| {label} | {r['nearest_swd']:.1f} | {r['ratio']:.2f} | "
                         f"{r.get('nearest_training_swd', float('nan')):.1f} | {check} | "
                         f"{tiles(r)} |")

@@ -64,21 +64,27 @@ def encode_codes(model: ArtVAE, crops: torch.Tensor) -> list[Code]:
 
 
 def nearest_figures(made: torch.Tensor, held_out: torch.Tensor, real_nearest: float,
-                    train: torch.Tensor | None, reference: torch.Tensor | None) -> dict:
+                    train: torch.Tensor | None, reference: torch.Tensor | None,
+                    paired: bool = False) -> dict:
     """The nearest-texture ratio of `made` and, given training crops, its copy check against
     `reference` (each held-out texture's reconstruction's SWD to its nearest training crop):
     passed when `made` sits no nearer on average. Beside it, the gap in standard errors of
     the difference of the two means (negative: nearer than the reference), so a narrow
-    failure reads as one."""
+    failure reads as one; `paired` (made[i] comes from held-out texture i, as variations
+    do): the standard error of the per-texture differences instead."""
     nearest = swd_matrix(made, held_out).min(dim=1).values.mean().item()
     out = {"nearest_swd": round(nearest, 2), "ratio": round(nearest / real_nearest, 3)}
     if train is not None:
         to_train = nearest_training(made, train)
         gap = to_train.mean() - reference.mean()
-        error = (to_train.var() / len(to_train) + reference.var() / len(reference)).sqrt()
+        if paired:
+            error = (to_train - reference).std() / len(to_train) ** 0.5
+        else:
+            error = (to_train.var() / len(to_train) + reference.var() / len(reference)).sqrt()
         out.update(nearest_training_swd=round(to_train.mean().item(), 2),
                    copy_check_passed=bool(gap >= 0),
                    copy_check_gap_se=round((gap / error.clamp_min(1e-8)).item(), 2),
+                   **({"copy_check_paired": True} if paired else {}),
                    **tile_copy_figures(made, train))
     return out
 
@@ -136,7 +142,7 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
         made["variations"] = [variation_code(model, c, seed) for seed, c in enumerate(codes)]
     for name, codes in made.items():
         metrics[name] = nearest_figures(decode_codes(model, codes), held_out, real_nearest,
-                                        train, reference)
+                                        train, reference, paired=name == "variations")
     return metrics
 
 

@@ -1,6 +1,7 @@
 """Generated-image measures: nearest-texture SWD, the copy check, the sample sheet."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -26,6 +27,20 @@ def textures(n: int, seed: int) -> torch.Tensor:
 def test_swd_matrix_finds_each_image_nearest_to_itself():
     x = textures(5, 0)
     assert torch.equal(swd_matrix(x, x).argmin(dim=1), torch.arange(5))
+
+
+def test_copy_check_of_paired_images_weighs_the_gap_by_the_per_texture_differences():
+    train, held_out = textures(12, 1), textures(6, 2)
+    reference = nearest_training(held_out, train)
+    made = held_out.flip(-1)
+    to_train = nearest_training(made, train)
+    paired = nearest_figures(made, held_out, 1.0, train, reference, paired=True)
+    unpaired = nearest_figures(made, held_out, 1.0, train, reference)
+    differences = to_train - reference
+    expected = differences.mean() / (differences.std() / len(differences) ** 0.5)
+    assert paired["copy_check_paired"] and "copy_check_paired" not in unpaired
+    assert paired["copy_check_gap_se"] == pytest.approx(expected.item(), abs=0.01)
+    assert paired["copy_check_gap_se"] != pytest.approx(unpaired["copy_check_gap_se"], abs=0.01)
 
 
 def test_swd_pairs_scores_the_chosen_pairs_as_the_matrix_does_and_averages_draws():
