@@ -99,7 +99,6 @@ def test_the_bundled_corrector_second_pass_sharpens_what_the_first_left():
     from dataclasses import replace
 
     from artvae.metrics import sharpness
-    from artvae.model import ArtVAE
 
     model = load_model(None).eval()
     assert model.config.corrector_passes == 2
