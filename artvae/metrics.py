@@ -157,6 +157,18 @@ def swd(
     return float(torch.stack(distances).mean()) * 1e3
 
 
+def _level_draw(level_x: torch.Tensor, level_y: torch.Tensor, patches: int, projections: int,
+                gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """One pyramid level's draw for `swd_matrix` and `swd_pairs`, in this order from `gen`:
+    7x7 patches of x (N, P, D) and of y (M, P, D), y's spread per dimension (M, D, floored),
+    and unit projection directions (D, K)."""
+    desc_x = _patches(level_x, patches, 7, gen).view(len(level_x), patches, -1)
+    desc_y = _patches(level_y, patches, 7, gen).view(len(level_y), patches, -1)
+    spread = desc_y.std(dim=1).clamp_min(SWD_SPREAD_FLOOR)
+    dirs = torch.randn(desc_x.shape[-1], projections, generator=gen).to(level_x.device)
+    return desc_x, desc_y, spread, dirs / dirs.norm(dim=0, keepdim=True)
+
+
 def swd_matrix(x: torch.Tensor, y: torch.Tensor, patches: int = 128, projections: int = 128,
                chunk: int = 16, seed: int = 0) -> torch.Tensor:
     """SWD (as `swd`, x 1e3) between every image of x (N, 3, H, W) and every image of y
@@ -168,11 +180,7 @@ def swd_matrix(x: torch.Tensor, y: torch.Tensor, patches: int = 128, projections
     total = torch.zeros(len(x), len(y))
     levels = 0
     for level_x, level_y in zip(laplacian_pyramid(x), laplacian_pyramid(y), strict=True):
-        desc_x = _patches(level_x, patches, 7, gen).view(len(x), patches, -1)  # (N, P, D)
-        desc_y = _patches(level_y, patches, 7, gen).view(len(y), patches, -1)  # (M, P, D)
-        spread = desc_y.std(dim=1).clamp_min(SWD_SPREAD_FLOOR)  # (M, D)
-        dirs = torch.randn(desc_x.shape[-1], projections, generator=gen).to(x.device)
-        dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (D, K)
+        desc_x, desc_y, spread, dirs = _level_draw(level_x, level_y, patches, projections, gen)
         for start in range(0, len(y), chunk):
             scaled = dirs[None] / spread[start : start + chunk, :, None]  # (m, D, K)
             proj_x = torch.einsum("npd,mdk->mnpk", desc_x, scaled).sort(dim=2).values
@@ -196,11 +204,8 @@ def swd_pairs(x: torch.Tensor, y: torch.Tensor, pairs: torch.Tensor, patches: in
     for seed in seeds:
         gen = torch.Generator().manual_seed(seed)
         for level_x, level_y in zip(*pyramids, strict=True):
-            desc_x = _patches(level_x, patches, 7, gen).view(len(x), patches, -1)  # (N, P, D)
-            desc_y = _patches(level_y, patches, 7, gen).view(len(y), patches, -1)  # (M, P, D)
-            spread = desc_y.std(dim=1).clamp_min(SWD_SPREAD_FLOOR)  # (M, D)
-            dirs = torch.randn(desc_x.shape[-1], projections, generator=gen).to(x.device)
-            dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (D, K)
+            desc_x, desc_y, spread, dirs = _level_draw(level_x, level_y, patches, projections,
+                                                       gen)
             for start in range(0, len(x), chunk):
                 near = pairs[start : start + chunk]  # (n, k)
                 scaled = dirs / spread[near][..., None]  # (n, k, D, K)
