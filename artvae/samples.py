@@ -123,13 +123,14 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
     real_nearest = pairwise.min(dim=1).values.mean().item()
     metrics = {"count": count, "held_out": len(held_out),
                "held_out_nearest_swd": round(real_nearest, 2)}
+    codes = encode_codes(model, held_out)  # reconstructed for the reference; varied
     train, reference = None, None
     if train_images:
         picks = torch.cat([bank_picks(len(train_images), min(TRAIN_CROPS, len(train_images))),
                            bank_picks(len(train_images), len(model.structure_bank))]).unique()
         train = centre_crops([train_images[int(i)] for i in picks], SIDE)
         metrics["training_crops"] = len(train)
-        rebuilt = decode_codes(model, encode_codes(model, held_out))
+        rebuilt = decode_codes(model, codes)
         reference = nearest_training(rebuilt, train)
         metrics["reconstructed_tiles"] = tile_copy_figures(rebuilt, train)
         metrics["held_out_nearest_training_swd"] = round(
@@ -138,10 +139,9 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
     made = {"random_phase": [sample_code(model, s, (SIDE, SIDE), fast=True) for s in range(count)]}
     if model.prior is not None:
         made["prior"] = [sample_code(model, s, (SIDE, SIDE)) for s in range(count)]
-        codes = encode_codes(model, held_out)
         made["variations"] = [variation_code(model, c, seed) for seed, c in enumerate(codes)]
-    for name, codes in made.items():
-        metrics[name] = nearest_figures(decode_codes(model, codes), held_out, real_nearest,
+    for name, generated in made.items():
+        metrics[name] = nearest_figures(decode_codes(model, generated), held_out, real_nearest,
                                         train, reference, paired=name == "variations")
     return metrics
 
