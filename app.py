@@ -315,7 +315,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                                           format="png", interactive=False, height=240,
                                           min_width=200, elem_id="encode-style")
                 with gr.Row(equal_height=True):
-                    strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Variation",
+                    strength = gr.Slider(0.05, 1.0, value=pg.VARIATION_STRENGTH, step=0.05,
+                                         label="Variation",
                                          info="small: close to the upload; 1: a fresh layout",
                                          min_width=200)
                     more = gr.Button("More like this", elem_id="encode-more", min_width=160)

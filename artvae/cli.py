@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from .generate import VARIATION_STRENGTH
 from .latent import BLEND_MODES
 
 
@@ -151,7 +152,7 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
     p.add_argument("--count", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="first seed; one image per seed")
     p.add_argument("--size", type=int, help="side in pixels (default: the image's size)")
-    p.add_argument("--strength", type=float, default=0.6,
+    p.add_argument("--strength", type=float, default=VARIATION_STRENGTH,
                    help="0..1: how far from the image's own layout (1: a fresh layout)")
     p.add_argument("--tileable", action="store_true")
     p.add_argument("--out", type=Path, required=True, help="folder for <name>_<seed>.png")

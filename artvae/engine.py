@@ -315,7 +315,8 @@ class Engine:
         return self.decode(code, tileable, shrink)
 
     def variations(self, source, seed: int, size: tuple[int, int] | None = None,
-                   strength: float = 0.6, tileable: bool = False) -> Image.Image:
+                   strength: float = generate.VARIATION_STRENGTH,
+                   tileable: bool = False) -> Image.Image:
         """A new layout of the image's kind in its style (strength 1: a fresh layout for its
         style; small: close to its own)."""
         code = self.encode(source)

@@ -17,6 +17,8 @@ from .model import DOWNSCALE, ArtVAE, normalise_over_space
 from .prior import padded_side, vary_structure
 
 SAMPLE_STRENGTH = 0.5  # of a seeded sample's quilted start that the prior redraws
+VARIATION_STRENGTH = 0.3  # of a variation's quilt of the upload's map that the prior redraws: more
+# blurred mortar lines and cell walls into grain (0.6 until stop 34; the card has the figures)
 
 
 def map_shape(size: tuple[int, int]) -> tuple[int, int]:
@@ -76,7 +78,7 @@ def _nudged(model: ArtVAE, style: torch.Tensor, offsets: list[float] | None) -> 
 
 @torch.inference_mode()
 def variation_code(model: ArtVAE, code: Code, seed: int, size: tuple[int, int] | None = None,
-                   strength: float = 0.6) -> Code:
+                   strength: float = VARIATION_STRENGTH) -> Code:
     """A new arrangement of `code`'s kind of layout in its style, at `size` (default: the
     code's): its map quilted afresh on the output's canvas (`latent.quilt`: its own pieces,
     so bricks stay bricks), then carried by the prior from time 1 - strength (no prior: the

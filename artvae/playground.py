@@ -29,6 +29,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine
+from .generate import VARIATION_STRENGTH
 from .images import image_digest, image_to_tensor, load_image, save_png
 from .latent import BLEND_MODES
 from .metrics import psnr
@@ -266,7 +267,7 @@ def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1
                               fast=fast, **settings))
 
 
-def variations(engine: Engine, source, seed, strength=0.6, size=None,
+def variations(engine: Engine, source, seed, strength=VARIATION_STRENGTH, size=None,
                tileable: bool = False) -> Result:
     """A new layout of the image's kind in its style ("more like this")."""
     image, digest = loaded(source)

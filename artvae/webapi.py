@@ -123,7 +123,7 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
         r = pg.sample(engine, seed, size, tileable, temperature, coords, fast, offsets)
         return file_out(folder.save(r)), r.recipe
 
-    def variations(image: ImageFile, seed: int = 0, strength: float = 0.6,
+    def variations(image: ImageFile, seed: int = 0, strength: float = pg.VARIATION_STRENGTH,
                    size: int | None = None, tileable: bool = False) -> tuple[ImageFile, dict]:
         """A new layout of the image's kind in its style; strength 0.05..1 (1: a fresh
         layout); size: output side in pixels (default: the image's size)."""
