@@ -17,8 +17,9 @@ from .model import DOWNSCALE, ArtVAE, normalise_over_space
 from .prior import padded_side, vary_structure
 
 SAMPLE_STRENGTH = 0.5  # of a seeded sample's quilted start that the prior redraws
-VARIATION_STRENGTH = 0.3  # of a variation's quilt of the upload's map that the prior redraws: more
-# blurred mortar lines and cell walls into grain (0.6 until stop 34; the card has the figures)
+# of a variation's quilt of the upload's map that the prior redraws; 0.6, the default until
+# stop 34, blurred mortar lines, cell walls and cracks into grain (the card has the figures)
+VARIATION_STRENGTH = 0.3
 
 
 def map_shape(size: tuple[int, int]) -> tuple[int, int]:
