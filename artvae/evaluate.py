@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_manifest
+from .export import training_groups
 from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
@@ -303,10 +304,11 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
         stage("blends")
         metrics["blend"] = evaluate_blends(model, images)
     stage("seeded samples and variations")
-    train_images = (load_split(data, "train", max_side=512)
-                    if (Path(data) / "manifest.json").is_file() else None)
+    has_split = (Path(data) / "manifest.json").is_file()
+    train_images = load_split(data, "train", max_side=512) if has_split else None
     textures = groups.get("textures") or images
-    metrics["samples"] = evaluate_samples(model, textures, train_images)
+    metrics["samples"] = evaluate_samples(model, textures, train_images,
+                                          train_groups=training_groups(data) if has_split else None)
     stage("expansion")
     metrics["expansion"] = evaluate_expansion(model, textures)
     if groups:

@@ -16,17 +16,21 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig
-from .data import centre_crops, load_split
+from .data import centre_crops, load_split, read_manifest
 from .device import pick_device
 from .model import ArtVAE
 from .train import validate
 
+BANK_GROUP = "textures"  # seeded samples are textures: their layouts come from texture crops
+
 
 @torch.inference_mode()
-def fill_latent_statistics(model: ArtVAE, crops: torch.Tensor) -> None:
+def fill_latent_statistics(model: ArtVAE, crops: torch.Tensor,
+                           groups: list[str] | None = None) -> None:
     """Store the training codes' statistics in the model's buffers: style mean, top principal
-    directions and the spread along each, and a bank of structure maps (256 px crops), evenly
-    spaced over the training set, whose spectra seeded samples reuse."""
+    directions and the spread along each (over all `crops`), and a bank of structure maps (256
+    px crops) whose layouts seeded samples start from, evenly spaced over the crops of
+    BANK_GROUP (`groups`: each crop's source group; None: all are textures)."""
     styles, structures = [], []
     for x in crops.split(16):
         q_s, q_w = model.encode(ArtVAE.to_model_range(x))
@@ -39,13 +43,29 @@ def fill_latent_statistics(model: ArtVAE, crops: torch.Tensor) -> None:
     model.style_mean.copy_(mean)
     model.style_basis.copy_(vectors[:k])
     model.style_spread.copy_(singular[:k] / max(1, len(styles) - 1) ** 0.5)
-    model.structure_bank.copy_(structures[bank_picks(len(structures), len(model.structure_bank))])
+    groups = groups if groups is not None else [BANK_GROUP] * len(structures)
+    model.structure_bank.copy_(structures[bank_picks(groups, len(model.structure_bank))])
 
 
-def bank_picks(crops: int, bank: int) -> torch.Tensor:
-    """Indices of the training crops (in `load_split` order) whose maps fill a structure bank
-    of `bank` maps: evenly spaced over the split."""
-    return torch.linspace(0, crops - 1, bank).round().long()
+def evenly_spaced(count: int, picks: int) -> torch.Tensor:
+    """`picks` indices evenly spaced over range(count), ends included."""
+    return torch.linspace(0, count - 1, picks).round().long()
+
+
+def bank_picks(groups: list[str], bank: int) -> torch.Tensor:
+    """Indices of the training crops (in `load_split` order; `groups` is each one's source
+    group) whose maps fill a structure bank of `bank` maps: evenly spaced over those of
+    BANK_GROUP, or over all where the split has none. Art crops made poor layouts for
+    seeded textures: a portrait, a unit sprite on black or a page of a book came back as a
+    lone dark window or a blot in the middle of a grain."""
+    members = [i for i, group in enumerate(groups) if group == BANK_GROUP]
+    members = torch.tensor(members or range(len(groups)))
+    return members[evenly_spaced(len(members), bank)]
+
+
+def training_groups(data: Path) -> list[str]:
+    """The source group of each training image, in `load_split` order."""
+    return [e.get("group", "textures") for e in read_manifest(data, "train")]
 
 
 @torch.inference_mode()
@@ -76,7 +96,7 @@ def export(run: Path | None, out: Path, data: Path, device: str | None = None,
         model, origin = best_of_run(Path(run), crops, target)
     offset = calibrate_colour(model, crops)
     print(f"colour calibration: removed a mean error of {(offset * 255).tolist()} levels (RGB)")
-    fill_latent_statistics(model, crops)
+    fill_latent_statistics(model, crops, training_groups(data))
     model.cpu().save_pretrained(out)
     print(f"exported {origin} to {out}")
     return Path(out)

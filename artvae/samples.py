@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from .data import centre_crops
-from .export import bank_picks
+from .export import bank_picks, evenly_spaced
 from .generate import expanded, sample_code, variation_code
 from .images import save_picture, tensor_to_image
 from .latent import Code
@@ -113,10 +113,12 @@ def nearest_training(images: torch.Tensor, train: torch.Tensor, shortlist: int =
 
 @torch.inference_mode()
 def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
-                     train_images: list[torch.Tensor] | None = None, count: int = 64) -> dict:
+                     train_images: list[torch.Tensor] | None = None, count: int = 64,
+                     train_groups: list[str] | None = None) -> dict:
     """Nearest-texture ratio and copy check of `count` seeded 256 px samples (seeds 0, 1 ...),
     of the random-phase sampler's, and of one variation of each held-out texture (`images`:
-    the held-out textures)."""
+    the held-out textures; `train_groups`: the training images' source groups, which say
+    where the structure bank came from; None: all textures)."""
     held_out = centre_crops(images, SIDE)
     pairwise = swd_matrix(held_out, held_out)
     pairwise.fill_diagonal_(float("inf"))
@@ -126,8 +128,9 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
     codes = encode_codes(model, held_out)  # reconstructed for the reference; varied
     train, reference = None, None
     if train_images:
-        picks = torch.cat([bank_picks(len(train_images), min(TRAIN_CROPS, len(train_images))),
-                           bank_picks(len(train_images), len(model.structure_bank))]).unique()
+        groups = train_groups or ["textures"] * len(train_images)
+        picks = torch.cat([evenly_spaced(len(train_images), min(TRAIN_CROPS, len(train_images))),
+                           bank_picks(groups, len(model.structure_bank))]).unique()
         train = centre_crops([train_images[int(i)] for i in picks], SIDE)
         metrics["training_crops"] = len(train)
         rebuilt = decode_codes(model, codes)

@@ -118,6 +118,26 @@ def test_copy_check_compares_with_the_crops_the_structure_bank_came_from(monkeyp
     train = [(x * 255).round().to(torch.uint8) for x in textures(8, 4)]
     m = samples.evaluate_samples(model, train[:2], train, count=1)
     assert m["training_crops"] == 3
+    # the bank came from the texture crops alone (here 1, 2 and 3): those are compared with
+    groups = ["art", "textures", "textures", "textures", "art", "art", "art", "art"]
+    m = samples.evaluate_samples(model, train[:2], train, count=1, train_groups=groups)
+    assert m["training_crops"] == 5
+
+
+def test_structure_bank_is_filled_from_texture_crops_evenly():
+    from dataclasses import replace
+
+    from artvae.export import bank_picks, fill_latent_statistics
+
+    groups = ["textures", "art", "textures", "art", "art", "textures", "textures", "art"]
+    assert bank_picks(groups, 3).tolist() == [0, 5, 6]  # textures 0, 2, 5, 6: first, middle, last
+    assert bank_picks(["art"] * 5, 3).tolist() == [0, 2, 4]  # no textures: all of them
+    model = ArtVAE(replace(ModelConfig.tiny(), structure_bank=2)).eval()
+    crops = torch.nn.functional.interpolate(textures(4, 6), size=256)  # the bank's 32x32 maps
+    fill_latent_statistics(model, crops, ["art", "textures", "art", "textures"])
+    with torch.inference_mode():
+        maps = model.encode(ArtVAE.to_model_range(crops))[0].mode()
+    assert torch.allclose(model.structure_bank, maps[[1, 3]], atol=1e-5)
 
 
 def test_expansion_is_scored_against_its_input_beside_the_reconstruction():
