@@ -250,8 +250,18 @@ def read_manifest(folder: Path, split: str | None = None, group: str | None = No
         e
         for e in entries
         if (split is None or e["split"] == split)
-        and (group is None or e.get("group", "textures") == group)
+        and (group is None or entry_group(e) == group)
     ]
+
+
+def entry_group(entry: dict) -> str:
+    """A manifest entry's source group (an entry from before groups counts as "textures")."""
+    return entry.get("group", "textures")
+
+
+def split_groups(folder: Path, split: str) -> list[str]:
+    """The source group of each image of a split, in `load_split` order."""
+    return [entry_group(e) for e in read_manifest(folder, split)]
 
 
 def load_uint8(path: Path, max_side: int) -> torch.Tensor:

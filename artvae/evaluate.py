@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, read_manifest
-from .export import training_groups
+from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, split_groups
 from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
@@ -49,7 +48,7 @@ def load_eval_groups(folder: Path) -> dict[str, list[torch.Tensor]]:
     folder = Path(folder)
     if not (folder / "manifest.json").is_file():
         return {}
-    groups = sorted({e.get("group", "textures") for e in read_manifest(folder, "val")})
+    groups = sorted(set(split_groups(folder, "val")))
     if len(groups) < 2:
         return {}
     return {g: load_split(folder, "val", max_side=512, group=g) for g in groups}
@@ -306,9 +305,9 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
     stage("seeded samples and variations")
     has_split = (Path(data) / "manifest.json").is_file()
     train_images = load_split(data, "train", max_side=512) if has_split else None
+    train_groups = split_groups(data, "train") if has_split else None
     textures = groups.get("textures") or images
-    metrics["samples"] = evaluate_samples(model, textures, train_images,
-                                          train_groups=training_groups(data) if has_split else None)
+    metrics["samples"] = evaluate_samples(model, textures, train_images, train_groups=train_groups)
     stage("expansion")
     metrics["expansion"] = evaluate_expansion(model, textures)
     if groups:

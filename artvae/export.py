@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig
-from .data import centre_crops, load_split, read_manifest
+from .data import centre_crops, load_split, split_groups
 from .device import pick_device
 from .model import ArtVAE
 from .train import validate
@@ -63,11 +63,6 @@ def bank_picks(groups: list[str], bank: int) -> torch.Tensor:
     return members[evenly_spaced(len(members), bank)]
 
 
-def training_groups(data: Path) -> list[str]:
-    """The source group of each training image, in `load_split` order."""
-    return [e.get("group", "textures") for e in read_manifest(data, "train")]
-
-
 @torch.inference_mode()
 def calibrate_colour(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
     """Remove the decoder's mean colour error on training crops from its output bias; returns
@@ -96,7 +91,7 @@ def export(run: Path | None, out: Path, data: Path, device: str | None = None,
         model, origin = best_of_run(Path(run), crops, target)
     offset = calibrate_colour(model, crops)
     print(f"colour calibration: removed a mean error of {(offset * 255).tolist()} levels (RGB)")
-    fill_latent_statistics(model, crops, training_groups(data))
+    fill_latent_statistics(model, crops, split_groups(data, "train"))
     model.cpu().save_pretrained(out)
     print(f"exported {origin} to {out}")
     return Path(out)

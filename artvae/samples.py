@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from .data import centre_crops
-from .export import bank_picks, evenly_spaced
+from .export import BANK_GROUP, bank_picks, evenly_spaced
 from .generate import expanded, sample_code, variation_code
 from .images import save_picture, tensor_to_image
 from .latent import Code
@@ -128,7 +128,7 @@ def evaluate_samples(model: ArtVAE, images: list[torch.Tensor],
     codes = encode_codes(model, held_out)  # reconstructed for the reference; varied
     train, reference = None, None
     if train_images:
-        groups = train_groups or ["textures"] * len(train_images)
+        groups = train_groups or [BANK_GROUP] * len(train_images)
         picks = torch.cat([evenly_spaced(len(train_images), min(TRAIN_CROPS, len(train_images))),
                            bank_picks(groups, len(model.structure_bank))]).unique()
         train = centre_crops([train_images[int(i)] for i in picks], SIDE)

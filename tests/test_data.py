@@ -15,6 +15,7 @@ from artvae.data import (
     load_split,
     opaque_interior,
     read_manifest,
+    split_groups,
     split_of,
 )
 from artvae.sources import (
@@ -269,6 +270,7 @@ def test_read_manifest_filters_by_split_and_group(tmp_path):
     assert files(tmp_path, split="train", group="art") == ["b.png"]
     assert files(tmp_path, split="val", group="textures") == []
     assert [tuple(t.shape) for t in load_split(tmp_path, "train", 64, group="art")] == [(3, 64, 64)]
+    assert split_groups(tmp_path, "train") == ["textures", "art"]  # in load_split's order
     with pytest.raises(ValueError, match="no val images of group textures"):
         load_split(tmp_path, "val", 64, group="textures")
 
@@ -279,6 +281,7 @@ def test_a_manifest_from_before_groups_reads_as_textures(tmp_path):
     assert files(tmp_path, group="textures") == ["a.png", "b.png"]
     assert read_manifest(tmp_path, group="art") == []
     assert len(load_split(tmp_path, "val", 64)) == 1
+    assert split_groups(tmp_path, "train") == ["textures"]
 
 
 def test_build_from_a_folder(tmp_path):
