@@ -74,7 +74,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import run
 
     run(Engine(args.weights, args.device).model, args.data, args.card,
-        refine_steps=args.refine)
+        refine_steps=args.refine, only=args.only)
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
@@ -114,6 +114,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         swap_weight=args.swap_weight,
         style_cycle_weight=args.style_cycle_weight,
         layout_cycle_weight=args.layout_cycle_weight,
+        lattice_weight=args.lattice_weight,
+        smooth_swaps=args.smooth_swaps,
         val_every=args.val_every,
         freeze_encoder=args.freeze_encoder or None,
         freeze_decoder=args.freeze_decoder or None,
@@ -220,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("evaluate", help="quality on held-out textures, with baselines")
     p.add_argument("--data", type=Path, required=True, help="corpus folder (or any images)")
     p.add_argument("--card", type=Path, help="also write the table into this model card")
+    p.add_argument("--only", choices=["lattice"],
+                   help="only this measure (lattice: the 8-px grid check, a few minutes)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="also score reconstructions from codes refined by STEPS steps through "
                         "the decoder, as the app's Refine makes them (10: about 0.8 s an image "
@@ -270,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of E_w(D(s_A, w_B)) ~ w_B (default 0.1)")
     p.add_argument("--layout-cycle-weight", type=float,
                    help="weight of E_s(D(s_A, w_B)) ~ s_A (default 0.1): keeps A's layout")
+    p.add_argument("--lattice-weight", type=float,
+                   help="weight of the swaps' 8-px grid energy beyond their style source's "
+                        "(default 0): keeps a textured style on a smooth layout from drawing a "
+                        "waffle")
+    p.add_argument("--smooth-swaps", type=float,
+                   help="share of swap layouts smoothed 8x (default 0): the case that draws "
+                        "the waffle")
     p.add_argument("--no-structure-norm", action="store_true",
                    help="do not normalise the structure map over space (ablation only)")
     p.add_argument("--val-every", type=int, help="steps between validations (default 500)")

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, split_groups
+from .lattice import evaluate_lattice
 from .latent import Code, blend
 from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
 from .model import ArtVAE
@@ -204,6 +205,8 @@ def card_table(metrics: dict) -> str:
             f"{b['evenness_max']:.2f}), end frames {b['ends_psnr_a']:.2f} / "
             f"{b['ends_psnr_b']:.2f} dB."
         )
+    if "lattice" in metrics:
+        paragraphs.append(lattice_table(metrics["lattice"]))
     if "samples" in metrics:
         paragraphs.append(samples_table(metrics["samples"]))
     if "expansion" in metrics:
@@ -232,6 +235,20 @@ def swap_table(metrics: dict) -> str:
                 f"{r['colour_transfer']['mean']:.2f} | {r['layout_kept']['mean']:.2f} |"
             )
     return "\n".join(rows)
+
+
+def lattice_table(m: dict) -> str:
+    """The lattice check: grid energy of renderings over their style sources' (1 = as much 8-px
+    grid as the style itself), and the grid share of generated images beside real textures'."""
+    rows = ["| rendering, held-out images | pairs | lattice score, median ↓ | 90th percentile ↓ "
+            "| worst |", "|---|---|---|---|---|"]
+    for label, r in [*m["swaps"].items(), ("blend `style`, t = 0.5", m["blend_style"]),
+                     ("blend `spatial`, t = 0.5", m["blend_spatial"])]:
+        rows.append(f"| {label} | {r['pairs']} | {r['median']:.2f} | {r['p90']:.2f} | "
+                    f"{r['max']:.2f} |")
+    shares = ", ".join(f"{name.replace('_', ' ')} {r['median']:.3f} (max {r['max']:.3f})"
+                       for name, r in m["grid_share"].items())
+    return "\n".join(rows) + f"\n\nGrid share (median): {shares}."
 
 
 def samples_table(m: dict) -> str:
@@ -280,9 +297,15 @@ def write_card(card: Path, metrics: dict) -> None:
 
 
 def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True,
-        refine_steps: int = 0) -> dict:
+        refine_steps: int = 0, only: str | None = None) -> dict:
+    """Every measure (`only="lattice"`: the lattice check alone, a few minutes), printed as
+    one JSON line and, given `card`, written into the model card."""
     groups = load_eval_groups(data)
-    stages = tqdm(total=4 + bool(blends) + 2 * len(groups), desc="evaluate", unit="stage",
+    if only == "lattice":
+        metrics = {"lattice": evaluate_lattice(model, groups or {"all": load_eval_images(data)})}
+        print(json.dumps(metrics))
+        return metrics
+    stages = tqdm(total=5 + bool(blends) + 2 * len(groups), desc="evaluate", unit="stage",
                   dynamic_ncols=True)
 
     current = None
@@ -302,6 +325,8 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
     if blends:
         stage("blends")
         metrics["blend"] = evaluate_blends(model, images)
+    stage("lattice check")
+    metrics["lattice"] = evaluate_lattice(model, groups or {"all": images})
     stage("seeded samples and variations")
     has_split = (Path(data) / "manifest.json").is_file()
     train_images = load_split(data, "train", max_side=512) if has_split else None

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import fine_detail, ssim
+from .metrics import fine_detail, grid_share, ssim
 
 PSNR_CEILING_MSE = 1e-5  # the PSNR term stops pulling at 50 dB: beyond it, 8-bit output rounds
 
@@ -101,6 +101,15 @@ def sliced_patch_loss(
         pt = F.conv2d(target, dirs).flatten(2).sort(dim=2).values
         total = total + (px - pt).abs().mean()
     return total / scales
+
+
+def lattice_loss(swapped: torch.Tensor, style_source: torch.Tensor) -> torch.Tensor:
+    """How far each swap's share of fine detail on the 8-px grid's harmonics exceeds its style
+    source's, in log units (0 where it has no more grid than the style itself): the waffle a
+    textured style drew on a smooth layout. Images in [-1, 1]: (B, 3, H, W) x2 -> scalar."""
+    excess = torch.log(grid_share(swapped.float()) + 1e-4) - torch.log(
+        grid_share(style_source.float()) + 1e-4)
+    return F.relu(excess).mean()
 
 
 def style_cycle_loss(style_of_swap: torch.Tensor, style_source: torch.Tensor) -> torch.Tensor:

@@ -342,3 +342,29 @@ def layout_kept(swapped: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
     ex, ea = _edges(swapped), _edges(layout)
     ex, ea = ex - ex.mean(dim=1, keepdim=True), ea - ea.mean(dim=1, keepdim=True)
     return (ex * ea).sum(dim=1) / (ex.norm(dim=1) * ea.norm(dim=1)).clamp_min(1e-8)
+
+
+GRID = 8  # the decoder's cell: one structure-map value per 8x8 pixels
+
+
+def grid_share(x: torch.Tensor, period: int = GRID) -> torch.Tensor:
+    """Share of the fine-detail power (`fine_detail`, luma) that sits on the harmonics of a
+    `period`-px grid, k/period cycles per pixel along x or along y (k >= 1): (B,). A lattice of
+    `period`-px cells puts its power there; natural images and textures keep about 0.05 (the
+    lines' share of the frequency plane). Sides that are multiples of `period` put every
+    harmonic on an exact frequency bin."""
+    detail = fine_detail(x.float())[:, 0]  # (B, H, W)
+    h, w = detail.shape[-2:]
+    power = torch.fft.fft2(detail).abs().pow(2)  # (B, H, W)
+    on_rows = torch.zeros(h, dtype=torch.bool, device=x.device)
+    on_cols = torch.zeros(w, dtype=torch.bool, device=x.device)
+    on_rows[torch.arange(h // period, h, h // period, device=x.device)] = True
+    on_cols[torch.arange(w // period, w, w // period, device=x.device)] = True
+    lines = on_rows[:, None] | on_cols[None, :]  # (H, W): fy or fx a non-zero multiple of 1/period
+    return (power * lines).sum(dim=(1, 2)) / power.sum(dim=(1, 2)).clamp_min(1e-12)
+
+
+def lattice_score(x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """`grid_share` of a rendering over that of its style source: (B,). 1 = as much 8-px grid
+    as the style itself has; a waffle of the decoder's cells scores 3 and more."""
+    return grid_share(x) / grid_share(style).clamp_min(1e-6)

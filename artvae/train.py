@@ -38,6 +38,7 @@ from .losses import (
     PatchDiscriminator,
     d_hinge_loss,
     g_hinge_loss,
+    lattice_loss,
     layout_cycle_loss,
     reconstruction_loss,
     sliced_patch_loss,
@@ -67,6 +68,12 @@ class TrainConfig:
     swap_weight: float = 1.0  # patch statistics of D(s_A, w_B) against B's (0: no swaps)
     style_cycle_weight: float = 0.1  # E_w(D(s_A, w_B)) must come back as w_B
     layout_cycle_weight: float = 0.1  # E_s(D(s_A, w_B)) must come back as s_A
+    # grid energy of swaps beyond their style source's (`losses.lattice_loss`): a textured style
+    # on a smooth layout drew the decoder's 8-px cells as a waffle
+    lattice_weight: float = 0.0
+    # share of each batch's swap layouts that are smooth (a crop averaged 8x down and back up):
+    # the case that draws the waffle, rare among training crops
+    smooth_swaps: float = 0.0
     gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
     gan_weight: float = 0.05
     freeze_encoder: bool = False  # train the decoder alone: codes (and a prior on them) stay valid
@@ -137,6 +144,13 @@ class TextureCrops:
         return torch.stack(a), torch.stack(b)
 
 
+def smoothed(images: torch.Tensor, factor: int = 8) -> torch.Tensor:
+    """Images averaged `factor` times down and bilinearly back up: a smooth layout (a sky, a
+    soft gradient) with the images' colours and broad shapes. (B, 3, H, W) -> same."""
+    return F.interpolate(F.avg_pool2d(images, factor), size=images.shape[-2:], mode="bilinear",
+                         align_corners=False)
+
+
 def prefetched(make: Callable[[], tuple[torch.Tensor, ...]], depth: int = 4) -> Iterator:
     """Batches from `make`, made `depth` ahead on a background thread: cropping runs on the CPU
     while the accelerator trains (torch's resampling releases the GIL). Calls stay in order,
@@ -170,11 +184,13 @@ def accumulate(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 class CrossCrop(torch.nn.Module):
     """The training forward pass, one module so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: ArtVAE, swaps: bool = True, means: bool = False):
+    def __init__(self, model: ArtVAE, swaps: bool = True, means: bool = False,
+                 smooth_swaps: float = 0.0):
         super().__init__()
         self.model = model
         self.swaps = swaps
         self.means = means  # decode the posterior means, as inference does, not samples
+        self.smooth_swaps = smooth_swaps
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Crop pairs (n, 3, c, c) -> reconstructions of [a; b] (2n, 3, c, c), KL_s, KL_w (2n,)
@@ -195,10 +211,20 @@ class CrossCrop(torch.nn.Module):
         if self.swaps and n > 1:
             # row i's layout in row i-1's style: a different texture, so the structure map
             # cannot pass the look on; the loss judges the patch statistics against b[i-1]
-            swapped = self.model.decode(structure[:n], style_a.roll(1, dims=0))
+            layouts, styles = structure[:n], style_a.roll(1, dims=0)
+            given_structure, sources = q_s.mean[:n], torch.arange(n, device=a.device)
+            smooth = round(n * self.smooth_swaps)
+            if smooth:  # the first rows' layouts again, smoothed, in the same styles
+                q_smooth, _ = self.model.guess(smoothed(a[:smooth]))
+                layouts = torch.cat([layouts, q_smooth.sample()])
+                styles = torch.cat([styles, styles[:smooth]])
+                given_structure = torch.cat([given_structure, q_smooth.mean])
+                sources = torch.cat([sources, sources[:smooth]])
+            swapped = self.model.decode(layouts, styles)
             q_s_swap, q_w_swap = self.model.guess(swapped)
             out.update(swapped=swapped, swap_style=q_w_swap.mean, swap_structure=q_s_swap.mean,
-                       given_style=q_w.mean[:n].roll(1, dims=0), given_structure=q_s.mean[:n])
+                       given_style=q_w.mean[:n].roll(1, dims=0)[sources],
+                       given_structure=given_structure, swap_sources=sources)
         return out
 
 
@@ -221,7 +247,8 @@ def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple
     if "swapped" in out:
         swapped = out["swapped"].float()
         # judged against the *other* crop of the style's texture: statistics, not pixels
-        swap = sliced_patch_loss(swapped, b.roll(1, dims=0))
+        style_images = b.roll(1, dims=0)[out["swap_sources"]]
+        swap = sliced_patch_loss(swapped, style_images)
         style_cycle = style_cycle_loss(out["swap_style"].float(), out["given_style"].float())
         layout_cycle = layout_cycle_loss(
             out["swap_structure"].float(), out["given_structure"].float())
@@ -229,6 +256,10 @@ def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple
                 + cfg.layout_cycle_weight * layout_cycle)
         parts.update(swap=swap.item(), style_cycle=style_cycle.item(),
                      layout_cycle=layout_cycle.item())
+        if cfg.lattice_weight:
+            lattice = lattice_loss(swapped, style_images)
+            loss = loss + cfg.lattice_weight * lattice
+            parts["lattice"] = lattice.item()
         fakes = torch.cat([recon, swapped])
     if step >= cfg.gan_start:
         with torch.autocast(a.device.type, dtype=dtype, enabled=dtype is not None):
@@ -307,7 +338,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         # start): weights it started from may have brought a learned prior along
         began = json.loads((run / "config.json").read_text())["model"]
         cfg = replace(cfg, model=replace(cfg.model, prior_width=began["prior_width"],
-                                         corrector_width=began.get("corrector_width", 0)))
+                                         corrector_width=began.get("corrector_width", 0),
+                                         corrector_passes=began.get("corrector_passes", 1)))
     elif init_from is not None:
         start = ArtVAE.from_pretrained(init_from)
         if cfg.model.structure_channels > start.config.structure_channels:
@@ -323,7 +355,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         # learned prior and a corrector ride along untouched (train-prior and train-corrector
         # train them on the new codes)
         cfg = replace(cfg, model=replace(cfg.model, prior_width=start.config.prior_width,
-                                         corrector_width=start.config.corrector_width))
+                                         corrector_width=start.config.corrector_width,
+                                         corrector_passes=start.config.corrector_passes))
         if replace(start.config, structure_norm=cfg.model.structure_norm) != cfg.model:
             raise ValueError(f"{init_from} holds a different model config than the preset")
     model = ArtVAE(cfg.model).to(device)
@@ -361,7 +394,8 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         if rank == 0:
             (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
-    net = CrossCrop(model, swaps=cfg.swap_weight > 0, means=cfg.freeze_decoder)
+    net = CrossCrop(model, swaps=cfg.swap_weight > 0, means=cfg.freeze_decoder,
+                    smooth_swaps=cfg.smooth_swaps)
     train_net = DistributedDataParallel(net) if distributed else net
     train_disc = DistributedDataParallel(disc) if distributed else disc
     textures = TextureCrops(data, "train", cfg.max_side, device)
