@@ -31,16 +31,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from artvae import live, studio
-from artvae import playground as pg
-from artvae.batching import default_workers, steady_memory
-from artvae.device import pick_device
-from artvae.engine import Engine
-from artvae.hub import WeightsError
-from artvae.images import read_recipe
-from artvae.latent import BLEND_MODES
-from artvae.restore import restore_settings, restored_controls
-from artvae.webapi import add_endpoints, friendly, gpu, uploaded
+from artvae.model.device import pick_device
+from artvae.model.hub import WeightsError
+from artvae.ops.images import read_recipe
+from artvae.ops.latent import BLEND_MODES
+from artvae.serve import live
+from artvae.serve import playground as pg
+from artvae.serve.batching import default_workers, steady_memory
+from artvae.serve.engine import Engine
+from artvae.serve.restore import restore_settings, restored_controls
+from artvae.serve.webapi import add_endpoints, friendly, gpu, uploaded
+from artvae.ui import paint as studio
 
 EXAMPLE_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = {p.stem: str(p) for p in sorted(EXAMPLE_DIR.glob("*.png"))}

@@ -21,8 +21,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -33,17 +33,17 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import run
-    from .engine import Engine
+    from .measure.bench import run
+    from .serve.engine import Engine
 
     if args.load:
-        from .loadtest import main as load
+        from .measure.loadtest import main as load
 
         load(args.clients, args.requests, args.max_seconds, args.app_args,
              args.session_per_call)
         return
     if args.browser:
-        from . import browser_bench
+        from .measure import browser_bench
 
         app_args = [a for flag, value in (("--weights", args.weights), ("--device", args.device))
                     if value for a in (flag, value)]
@@ -52,14 +52,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.http:
         import json
 
-        from .bench import bench_http
+        from .measure.bench import bench_http
 
         print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
         return
     if args.canvas:
         import json
 
-        from .bench import bench_canvas
+        from .measure.bench import bench_canvas
 
         engine = Engine(args.weights, args.device)
         for side in sorted(args.canvas):
@@ -70,17 +70,17 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .evaluate import run
+    from .measure.evaluate import run
+    from .serve.engine import Engine
 
     run(Engine(args.weights, args.device).model, args.data, args.card,
         refine_steps=args.refine)
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .evaluate import load_eval_images
-    from .swaps import grid_from_folder
+    from .measure.evaluate import load_eval_images
+    from .measure.swaps import grid_from_folder
+    from .serve.engine import Engine
 
     images = load_eval_images(args.data) if args.group is None else _group_images(args)
     print(grid_from_folder(Engine(args.weights, args.device).model, images, args.out,
@@ -88,7 +88,7 @@ def cmd_grid(args: argparse.Namespace) -> None:
 
 
 def _group_images(args: argparse.Namespace) -> list:
-    from .data import load_split
+    from .train.data import load_split
 
     return load_split(args.data, "val", max_side=512, group=args.group)
 
@@ -96,7 +96,7 @@ def _group_images(args: argparse.Namespace) -> list:
 def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from .train import TrainConfig, train, with_overrides
+    from .train.autoencoder import TrainConfig, train, with_overrides
 
     cfg = with_overrides(
         TrainConfig.preset(args.preset),
@@ -129,9 +129,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
-    from .hub import BUNDLED_WEIGHTS
-    from .train import with_overrides
-    from .train_prior import PriorTrainConfig, train_prior
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.autoencoder import with_overrides
+    from .train.prior import PriorTrainConfig, train_prior
 
     cfg = with_overrides(PriorTrainConfig.preset(args.preset), steps=args.steps, width=args.width,
                          batch=args.batch, lr=args.lr, seed=args.seed)
@@ -140,8 +140,8 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
 
 def cmd_train_corrector(args: argparse.Namespace) -> None:
-    from .train import with_overrides
-    from .train_corrector import CorrectorTrainConfig, train_corrector
+    from .train.autoencoder import with_overrides
+    from .train.corrector import CorrectorTrainConfig, train_corrector
 
     cfg = with_overrides(CorrectorTrainConfig.preset(args.preset), steps=args.steps,
                          width=args.width, batch=args.batch, lr=args.lr, seed=args.seed,
@@ -152,14 +152,14 @@ def cmd_train_corrector(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .export import export
-    from .hub import BUNDLED_WEIGHTS
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.export import export
 
     export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device, args.weights)
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
-    from .hub import BUNDLED_WEIGHTS, publish
+    from .model.hub import BUNDLED_WEIGHTS, publish
 
     print(publish(args.weights or BUNDLED_WEIGHTS, args.repo_id, private=args.private))
 
@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .hub import WeightsError
+    from .model.hub import WeightsError
 
     args = build_parser().parse_args(argv)
     try:

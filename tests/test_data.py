@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artvae.data import (
+from artvae.train.data import (
     build,
     largest_rectangle,
     load_split,
@@ -18,7 +18,7 @@ from artvae.data import (
     split_groups,
     split_of,
 )
-from artvae.sources import (
+from artvae.train.sources import (
     copyright_stanzas,
     debian_candidates,
     folder_candidates,
@@ -308,7 +308,7 @@ def test_split_is_fixed_by_name_with_a_larger_share_of_art():
 def test_centre_crops_have_the_asked_side_whatever_the_input():
     import torch
 
-    from artvae.data import centre_crops
+    from artvae.train.data import centre_crops
 
     images = [
         torch.zeros(3, 161, 161, dtype=torch.uint8),
@@ -319,7 +319,7 @@ def test_centre_crops_have_the_asked_side_whatever_the_input():
 
 
 def test_pack_makes_a_smaller_corpus_that_trains_the_same_way(corpus, tmp_path):
-    from artvae.data import load_split, main, read_manifest
+    from artvae.train.data import load_split, main, read_manifest
 
     main(["pack", "--data", str(corpus), "--out", str(tmp_path / "pack"), "--max-side", "64"])
     packed = read_manifest(tmp_path / "pack")

@@ -11,8 +11,8 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from artvae import paint
-from artvae.engine import Engine
+from artvae.ops import paint
+from artvae.serve.engine import Engine
 
 EXAMPLES = ROOT / "examples"
 

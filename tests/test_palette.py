@@ -7,8 +7,8 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from artvae import palette
-from artvae.engine import Engine
+from artvae.ops import palette
+from artvae.serve.engine import Engine
 
 EXAMPLES = ROOT / "examples"
 CORNERS = [EXAMPLES / f"{n}.png" for n in ("bricks", "cells", "marble", "wood")]

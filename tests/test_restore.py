@@ -12,10 +12,10 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from artvae import paint, palette
-from artvae.engine import MAX_SIDE, Engine
-from artvae.images import image_digest, load_image, read_recipe, save_png
-from artvae.restore import restore_settings, restored_controls
+from artvae.ops import paint, palette
+from artvae.ops.images import image_digest, load_image, read_recipe, save_png
+from artvae.serve.engine import MAX_SIDE, Engine
+from artvae.serve.restore import restore_settings, restored_controls
 
 EXAMPLES = {p.stem: str(p) for p in sorted((ROOT / "examples").glob("*.png"))}
 KNOWN = {image_digest(load_image(p, max_side=MAX_SIDE)): p for p in EXAMPLES.values()}
@@ -190,7 +190,7 @@ def test_restored_controls_fit_the_sliders():
 # ---- Encode's Refine switch ---------------------------------------------------------------------
 
 def test_a_refined_encode_png_turns_refine_back_on(tiny_engine, tmp_path):
-    from artvae import playground as pg
+    from artvae.serve import playground as pg
 
     plain = pg.encode(tiny_engine, EXAMPLES["bricks"])
     refined = pg.encode(tiny_engine, EXAMPLES["bricks"], refine=3)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .engine import Engine
+from artvae.serve.engine import Engine
 
 SIZES = (256, 512)
 
@@ -86,7 +86,7 @@ def bench_canvas(engine: Engine, side: int, repeats: int = 2) -> dict:
     """Wall times of a tileable Blend of two examples on a side x side canvas (the decode a
     person waits for at the largest sizes), and the process's peak memory; run it in a fresh
     process, smallest side first, for the peak to mean anything."""
-    a, b = (str(Path(__file__).resolve().parent.parent / "examples" / f"{n}.png")
+    a, b = (str(Path(__file__).resolve().parents[2] / "examples" / f"{n}.png")
             for n in ("bricks", "wood"))
     engine.blend(a, b, 0.5, tileable=True)  # encodings cached, kernels warm
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -20,11 +20,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, split_groups
-from .latent import Code, blend
-from .metrics import bicubic_baseline, blend_measures, crossfade, psnr, sharpness, ssim, swd
-from .model import ArtVAE
-from .refine import refine
+from artvae.model.autoencoder import ArtVAE
+from artvae.ops.latent import Code, blend
+from artvae.ops.metrics import (
+    bicubic_baseline,
+    blend_measures,
+    crossfade,
+    psnr,
+    sharpness,
+    ssim,
+    swd,
+)
+from artvae.ops.refine import refine
+from artvae.train.data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, split_groups
+
 from .samples import evaluate_expansion, evaluate_samples
 from .swaps import evaluate_swaps
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from .bench import call_over_http
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, examples/
 EXAMPLES = ("bricks", "wood", "marble", "cells")
 SIDE = 512  # input and output side of every call
 WARM_UP = 50  # calls before the "after warm-up" memory reading

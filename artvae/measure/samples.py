@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from .data import centre_crops
-from .export import BANK_GROUP, bank_picks, evenly_spaced
-from .generate import expanded, sample_code, variation_code
-from .images import save_picture, tensor_to_image
-from .latent import Code
-from .metrics import patch_copy_scores, swd_matrix, swd_pairs
-from .model import ArtVAE
+from artvae.model.autoencoder import ArtVAE
+from artvae.ops.generate import expanded, sample_code, variation_code
+from artvae.ops.images import save_picture, tensor_to_image
+from artvae.ops.latent import Code
+from artvae.ops.metrics import patch_copy_scores, swd_matrix, swd_pairs
+from artvae.train.data import centre_crops
+from artvae.train.export import BANK_GROUP, bank_picks, evenly_spaced
 
 SIDE = 256
 TRAIN_CROPS = 256  # training crops the copy check compares with (evenly spaced over the split),

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .data import centre_crops
-from .metrics import colour_transfer, layout_kept, match_colour, style_transfer
-from .model import ArtVAE
+from artvae.model.autoencoder import ArtVAE
+from artvae.ops.metrics import colour_transfer, layout_kept, match_colour, style_transfer
+from artvae.train.data import centre_crops
 
 SIDE = 256
 
@@ -112,7 +112,7 @@ def grid_from_folder(model: ArtVAE, images: list[torch.Tensor], out: Path, layou
                      styles: int = 4, side: int = 192) -> Path:
     """Draw `swap_grid` from held-out images ((3, H, W) uint8): layouts from the first half of
     the list, styles from the second half, evenly spaced; saved as a PNG."""
-    from .images import save_picture, tensor_to_image
+    from artvae.ops.images import save_picture, tensor_to_image
 
     crops = centre_crops(images, 256)
     half = len(crops) // 2

@@ -30,7 +30,7 @@ class CodeCorrector(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        from .model import Conv, ResBlock  # model.py builds the corrector: no cycle at import
+        from .autoencoder import Conv, ResBlock  # model.py builds the corrector: no cycle at import
 
         c4, c8 = cfg.corrector_width, 2 * cfg.corrector_width
         g, d = cfg.norm_groups, cfg.style_dim

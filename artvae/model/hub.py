@@ -29,10 +29,10 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
+from .autoencoder import ArtVAE
 from .config import ModelConfig
-from .model import ArtVAE
 
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "checkpoints" / "artvae-textures"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "checkpoints" / "artvae-textures"
 WEIGHTS_ENV = "ARTVAE_WEIGHTS"
 
 CONFIG_FILE = "config.json"

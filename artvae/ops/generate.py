@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import torch
 
+from artvae.model.autoencoder import DOWNSCALE, ArtVAE, normalise_over_space
+from artvae.model.prior import padded_side, vary_structure
+
 from . import latent
 from .latent import Code
-from .model import DOWNSCALE, ArtVAE, normalise_over_space
-from .prior import padded_side, vary_structure
 
 SAMPLE_STRENGTH = 0.5  # of a seeded sample's quilted start that the prior redraws
 # of a variation's quilt of the upload's map that the prior redraws; 0.6, the default until

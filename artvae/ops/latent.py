@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import DOWNSCALE
+from artvae.model.autoencoder import DOWNSCALE
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from artvae.serve import playground as pg
+from artvae.serve.engine import MAX_SIDE, Engine, checked_size
+
 from . import generate
-from . import playground as pg
-from .engine import MAX_SIDE, Engine, checked_size
 from .images import load_image
 from .latent import Code, _mix_styles
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from artvae.serve import playground as pg
+from artvae.serve.engine import Engine
+
 from . import latent
-from . import playground as pg
-from .engine import Engine
 from .images import tensor_to_image
 from .latent import Code
 

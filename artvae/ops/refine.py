@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from .losses import detail_loss, reconstruction_loss
-from .model import ArtVAE, normalise_over_space
+from artvae.model.autoencoder import ArtVAE, normalise_over_space
+from artvae.train.losses import detail_loss, reconstruction_loss
 
 # training's reconstruction weights (TrainConfig: ssim 0.5, fourier 0.5; psnr 0.01 as in the
 # runs behind the bundled weights), plus the local-detail term that keeps the result as crisp

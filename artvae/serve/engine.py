@@ -18,14 +18,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import generate, latent, tiled
+from artvae.model.autoencoder import DOWNSCALE, ArtVAE
+from artvae.model.device import autocast_dtype, pick_device
+from artvae.model.hub import describe_weights, load_model
+from artvae.ops import generate, latent, tiled
+from artvae.ops.images import image_digest, image_to_tensor, load_image, tensor_to_image
+from artvae.ops.latent import Code
+from artvae.ops.refine import refine
+
 from .batching import ModelWorkers
-from .device import autocast_dtype, pick_device
-from .hub import describe_weights, load_model
-from .images import image_digest, image_to_tensor, load_image, tensor_to_image
-from .latent import Code
-from .model import DOWNSCALE, ArtVAE
-from .refine import refine
 
 MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work per request
 MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from artvae.ops.generate import VARIATION_STRENGTH
+from artvae.ops.images import image_digest, image_to_tensor, load_image, save_png
+from artvae.ops.latent import BLEND_MODES
+from artvae.ops.metrics import psnr
+
 from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine
-from .generate import VARIATION_STRENGTH
-from .images import image_digest, image_to_tensor, load_image, save_png
-from .latent import BLEND_MODES
-from .metrics import psnr
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # output side in pixels: bounded work per request
 SLIDER_MIN_SIZE, SLIDER_STEP = 256, 64  # the app's output-size slider (Restore snaps to it)

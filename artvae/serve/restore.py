@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from . import paint, palette
-from .latent import BLEND_MODES
+from artvae.ops import paint, palette
+from artvae.ops.latent import BLEND_MODES
+
 from .playground import (
     EXPLORE_RANGE,
     MAX_MIX,

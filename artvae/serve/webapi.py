@@ -20,10 +20,11 @@ import gradio as gr
 import torch
 from gradio_client.utils import is_file_obj_with_meta
 
-from artvae import paint as paint_ops
-from artvae import palette as palette_ops
-from artvae import playground as pg
-from artvae.engine import Engine
+from artvae.ops import paint as paint_ops
+from artvae.ops import palette as palette_ops
+
+from . import playground as pg
+from .engine import Engine
 
 try:  # on a ZeroGPU Space, GPU work must run inside @spaces.GPU; elsewhere it changes nothing
     import spaces

@@ -30,10 +30,13 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .config import ModelConfig
+from artvae.model.autoencoder import ArtVAE, deepened, widened
+from artvae.model.config import ModelConfig
+from artvae.model.device import autocast_dtype, pick_device
+from artvae.ops.images import save_png, tensor_to_image
+from artvae.ops.metrics import colour_transfer, layout_kept, psnr, sharpness, ssim, style_transfer
+
 from .data import centre_crops, load_split
-from .device import autocast_dtype, pick_device
-from .images import save_png, tensor_to_image
 from .losses import (
     PatchDiscriminator,
     d_hinge_loss,
@@ -43,8 +46,6 @@ from .losses import (
     sliced_patch_loss,
     style_cycle_loss,
 )
-from .metrics import colour_transfer, layout_kept, psnr, sharpness, ssim, style_transfer
-from .model import ArtVAE, deepened, widened
 
 
 @dataclass

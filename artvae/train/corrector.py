@@ -28,11 +28,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.device import autocast_dtype, pick_device
+from artvae.ops.refine import DETAIL_WEIGHT, refine_loss
+
+from .autoencoder import TextureCrops, accumulate, lr_at, prefetched, validate
 from .data import centre_crops, load_split
-from .device import autocast_dtype, pick_device
-from .model import ArtVAE
-from .refine import DETAIL_WEIGHT, refine_loss
-from .train import TextureCrops, accumulate, lr_at, prefetched, validate
 
 
 @dataclass
@@ -100,7 +101,7 @@ def train_corrector(weights, data: Path, run_dir: Path, out: Path, cfg: Correcto
                     device: str | None = None, minutes: float | None = None) -> Path:
     """Train (or resume) a corrector for the autoencoder at `weights` (any `load_model` spec)
     on `data`; export the autoencoder with it to `out`. Returns `out`."""
-    from .hub import load_model
+    from artvae.model.hub import load_model
 
     target = pick_device(device)
     dtype = None if target.type == "mps" else autocast_dtype(target)

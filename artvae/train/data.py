@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from .images import ImageError, load_image
+from artvae.ops.images import ImageError, load_image
+
 from .sources import GROUPS, Candidate, debian_candidates, decode, fetch_debian, folder_candidates
 from .sources import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # re-exported: evaluate reads folders
 

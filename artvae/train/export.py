@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.model.device import pick_device
+
+from .autoencoder import validate
 from .data import centre_crops, load_split, split_groups
-from .device import pick_device
-from .model import ArtVAE
-from .train import validate
 
 BANK_GROUP = "textures"  # seeded samples are textures: their layouts come from texture crops
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import fine_detail, ssim
+from artvae.ops.metrics import fine_detail, ssim
 
 PSNR_CEILING_MSE = 1e-5  # the PSNR term stops pulling at 50 dB: beyond it, 8-bit output rounds
 

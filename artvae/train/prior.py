@@ -23,10 +23,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .device import pick_device
-from .model import ArtVAE
-from .prior import STYLE_BANK, StructurePrior, flow_matching_loss
-from .train import TextureCrops, accumulate
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.device import pick_device
+from artvae.model.prior import STYLE_BANK, StructurePrior, flow_matching_loss
+
+from .autoencoder import TextureCrops, accumulate
 
 
 @dataclass
@@ -134,7 +135,7 @@ def train_prior(weights, data: Path, run_dir: Path, out: Path, cfg: PriorTrainCo
     `data`; export the autoencoder with it to `out`. Returns `out`. With `warm_start`, a new
     run starts from the prior the weights already carry (after a fine-tune of the encoder has
     moved the codes a little) instead of from random weights."""
-    from .hub import load_model
+    from artvae.model.hub import load_model
 
     target = pick_device(device)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from . import paint as paint_ops
-from . import palette as palette_ops
-from . import playground as pg
-from .engine import Engine
-from .webapi import friendly, gpu
+from artvae.ops import paint as paint_ops
+from artvae.ops import palette as palette_ops
+from artvae.serve import playground as pg
+from artvae.serve.engine import Engine
+from artvae.serve.webapi import friendly, gpu
 
 CANVAS = 512  # the mask canvas, in pixels (it is stretched over any output size)
 LAYOUT_CHOICES = ("Texture 1", "Layout image", "Random (seed)")
