@@ -12,9 +12,9 @@ import torch
 from artvae.model.autoencoder import ArtVAE
 from artvae.model.config import ModelConfig
 from artvae.ops.metrics import psnr
+from artvae.ops.reconstruction import detail_loss, reconstruction_loss
 from artvae.train.autoencoder import CrossCrop, TextureCrops, TrainConfig, generator_loss, train
 from artvae.train.export import calibrate_colour
-from artvae.train.losses import detail_loss, reconstruction_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ The encoder is a fast guess, not the best code the decoder can use (an amortisat
 Adam steps on (s, w) per image, the model's weights untouched, bring the decode closer. With
 training's pixel terms alone the closer codes are the blurrier ones (on the stage-9 weights, 10
 steps took the 110 held-out textures from 30.65 to 32.83 dB but sharpness from 0.958 to 0.899,
-and art from 0.916 to 0.857, SWD up on both), so the objective adds `losses.detail_loss`: as
+and art from 0.916 to 0.857, SWD up on both), so the objective adds `reconstruction.detail_loss`: as
 much fine detail in each place as the input has. With it (DETAIL_WEIGHT 0.3, 10 steps at lr
 0.05, float32) every measure improves on both held-out groups: textures 30.65 -> 32.17 dB, SSIM
 0.835 -> 0.854, SWD 49.9 -> 47.3, sharpness 0.958 -> 0.967; art 27.68 -> 28.58 dB, 0.843 ->
@@ -25,7 +25,8 @@ from __future__ import annotations
 import torch
 
 from artvae.model.autoencoder import ArtVAE, normalise_over_space
-from artvae.train.losses import detail_loss, reconstruction_loss
+
+from .reconstruction import detail_loss, reconstruction_loss
 
 # training's reconstruction weights (TrainConfig: ssim 0.5, fourier 0.5; psnr 0.01 as in the
 # runs behind the bundled weights), plus the local-detail term that keeps the result as crisp

@@ -35,6 +35,7 @@ from artvae.model.config import ModelConfig
 from artvae.model.device import autocast_dtype, pick_device
 from artvae.ops.images import save_png, tensor_to_image
 from artvae.ops.metrics import colour_transfer, layout_kept, psnr, sharpness, ssim, style_transfer
+from artvae.ops.reconstruction import reconstruction_loss
 
 from .data import centre_crops, load_split
 from .losses import (
@@ -42,7 +43,6 @@ from .losses import (
     d_hinge_loss,
     g_hinge_loss,
     layout_cycle_loss,
-    reconstruction_loss,
     sliced_patch_loss,
     style_cycle_loss,
 )

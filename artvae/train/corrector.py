@@ -51,7 +51,7 @@ class CorrectorTrainConfig:
     max_side: int = 512  # textures are held in memory at most this large
     seed: int = 0
     passes: int = 1  # corrector passes per encode, trained unrolled (ModelConfig.corrector_passes)
-    detail_weight: float = DETAIL_WEIGHT  # weight of `losses.detail_loss` (refining's)
+    detail_weight: float = DETAIL_WEIGHT  # weight of `reconstruction.detail_loss` (refining's)
 
     @classmethod
     def preset(cls, name: str) -> CorrectorTrainConfig:
