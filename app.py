@@ -38,7 +38,9 @@ from artvae.ops.latent import BLEND_MODES
 from artvae.serve import live
 from artvae.serve import playground as pg
 from artvae.serve.batching import default_workers, steady_memory
+from artvae.serve.checks import whole_number
 from artvae.serve.engine import Engine
+from artvae.serve.files import OutputFolder, export_morph
 from artvae.serve.restore import restore_settings, restored_controls
 from artvae.serve.webapi import add_endpoints, friendly, gpu, uploaded
 from artvae.ui import paint as studio
@@ -65,7 +67,7 @@ def file_data(path: str) -> dict:
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
-    folder = pg.OutputFolder()
+    folder = OutputFolder()
     renders = live.Renders()
     directions = engine.model.style_basis.shape[0]
     known_inputs = {pg.loaded(p)[1]: p for p in EXAMPLES.values()}
@@ -146,8 +148,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         return gr.skip() if made is None else live.view(*made, False)
 
     def gallery_made(seed, temperature, size, tileable) -> list:
-        seed = pg.whole_number(seed, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
-        side = min(pg.whole_number(size, "size", pg.MIN_SIZE, pg.MAX_SIZE), GALLERY_SIDE)
+        seed = whole_number(seed, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
+        side = min(whole_number(size, "size", pg.MIN_SIZE, pg.MAX_SIZE), GALLERY_SIDE)
         return [sample_made(s, temperature, side, tileable)
                 for s in range(seed, seed + EXPLORE_COUNT)]
 
@@ -197,7 +199,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                                   size, tileable,
                                   lambda f: progress(0.9 * f, desc="Decoding frames"))
         progress(0.9, desc="Writing the GIF, MP4 and zip")
-        files = [str(f) for f in pg.export_morph(frames, recipe, folder.new(), fps, ping_pong)]
+        files = [str(f) for f in export_morph(frames, recipe, folder.new(), fps, ping_pong)]
         if not any(f.endswith(".mp4") for f in files):
             gr.Warning("MP4 export needs PyAV (pip install av): made the GIF and the zip.")
         return files[0], files
@@ -468,7 +470,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                               inputs=inputs_of("mix"), outputs=mix_outputs, **ui))
 
         def new_samples(value):
-            first_seed = pg.whole_number(value, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
+            first_seed = whole_number(value, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
             return first_seed, [first_seed], first_seed, *[0.0] * directions
 
         def surprise_ui():

@@ -181,8 +181,8 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
 
 def cmd_paint(args: argparse.Namespace) -> None:
     from .ops.images import save_png
-    from .ops.paint import paint
     from .serve.engine import Engine
+    from .serve.playground import paint
 
     engine = Engine(args.weights, args.device)
     result = paint(engine, args.mask, args.textures, args.layout, args.softness, args.size,
@@ -192,8 +192,8 @@ def cmd_paint(args: argparse.Namespace) -> None:
 
 def cmd_palette(args: argparse.Namespace) -> None:
     from .ops.images import save_png
-    from .ops.palette import palette
     from .serve.engine import Engine
+    from .serve.playground import palette
 
     engine = Engine(args.weights, args.device)
     result, cells, _ = palette(engine, args.corners, args.rows, args.cols, args.cell,

@@ -16,7 +16,8 @@ from PIL import Image
 
 from artvae.ops.images import image_digest, image_to_tensor, load_image, read_recipe
 from artvae.ops.metrics import psnr
-from artvae.serve.playground import export_morph, morph
+from artvae.serve.files import export_morph
+from artvae.serve.playground import morph
 from artvae.serve.restore import restore_settings, restored_controls
 
 BRICKS, WOOD = ROOT / "examples" / "bricks.png", ROOT / "examples" / "wood.png"

@@ -6,16 +6,13 @@ texture 1). The regions are averaged down to the structure map's resolution and 
 by `softness` (wrapping around when the result is tileable), and the decoder gets a style map
 that follows them: at each place the spherical mix (`latent._mix_styles`) of the textures'
 styles with the regions' weights. The layout under it comes from a layout image, the first
-texture, or the seeded sampler. `paint` is the operation as the app, the web API and the CLI ask
-for it: values checked, the result returned with its recipe. The recipe keeps the mask itself
-(`mask_to_text`: its regions as a small 2-bit PNG), so Restore can paint it back.
+texture, or the seeded sampler. Pure maths over tensors and images; the operation as the app,
+the web API and the CLI ask for it (values checked, the engine's codes, a recipe that keeps the
+mask) is `artvae.serve.playground.paint`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import math
 
 import numpy as np
@@ -23,11 +20,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from artvae.serve import playground as pg
-from artvae.serve.engine import MAX_SIDE, Engine, checked_size
-
-from . import generate
-from .images import load_image
 from .latent import Code, _mix_styles
 
 # (name, RGB): the mask colour of texture i is MASK_COLOURS[i]
@@ -38,10 +30,6 @@ MAX_TEXTURES = len(MASK_COLOURS)
 MAX_BLUR = 0.25  # softness 1 blurs the regions by 1/4 of the canvas' shorter side (one sigma)
 STRAY_FRACTION = 0.02  # a colour without a texture may cover this much (brush edges) unasked
 MASK_SHAPES = ("halves", "quarters", "disc", "stripes")
-# A recipe keeps the mask up to this many base64 characters: any 512 px canvas (the app's)
-# fits, even per-pixel noise (~90 k); a big, busy uploaded mask is left out (an example: a
-# 2048 px noise mask is 1.4 M). Halves or a few brush strokes: 0.5-6 k.
-MAX_MASK_TEXT = 256_000
 
 
 def mask_labels(mask: Image.Image, count: int) -> torch.Tensor:
@@ -64,29 +52,6 @@ def mask_labels(mask: Image.Image, count: int) -> torch.Tensor:
     allowed = owner < count
     distance[:, ~allowed] = float("inf")
     return owner[distance.argmin(dim=1)].reshape(mask.height, mask.width)
-
-
-def mask_to_text(labels: torch.Tensor) -> str | None:
-    """(H, W) labels -> the mask in MASK_COLOURS as a 2-bit PNG, base64: what a recipe keeps so
-    Restore paints the same regions back; None when longer than MAX_MASK_TEXT."""
-    image = Image.fromarray(labels.to(torch.uint8).numpy())  # mode L: one byte per label
-    image.putpalette([c for _, rgb in MASK_COLOURS for c in rgb])  # now P: label i, colour i
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True, bits=2)
-    text = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return text if len(text) <= MAX_MASK_TEXT else None
-
-
-def mask_from_text(text) -> Image.Image:
-    """`mask_to_text`'s text -> the RGB mask. A recipe is untrusted: anything else is a
-    ValueError (an ImageError when the bytes are no image we accept)."""
-    if not isinstance(text, str) or len(text) > MAX_MASK_TEXT:
-        raise ValueError("the recipe's mask is not one this app writes")
-    try:
-        data = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise ValueError("the recipe's mask is not base64") from None
-    return load_image(data, max_side=MAX_SIDE)
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float, circular: bool) -> torch.Tensor:
@@ -140,45 +105,11 @@ def paint_code(structure: torch.Tensor, styles: torch.Tensor, labels: torch.Tens
     return Code(structure, painted_style(styles, weights, centre), size)
 
 
-def paint(engine: Engine, mask, textures: list, layout=None, softness=0.3, size=None,
-          tileable: bool = False, seed=None) -> pg.Result:
-    """The mask's regions rendered in their textures' styles. The layout is `layout`'s
-    structure map; without one, the sampler's for `seed`; without a seed, the first texture's.
-    `size` is the output side (default: the mask's size)."""
-    if not isinstance(textures, (list, tuple)) or not 1 <= len(textures) <= MAX_TEXTURES:
-        raise ValueError(f"textures must be a list of 1 to {MAX_TEXTURES} images")
-    mask_image, mask_digest = pg.loaded(mask)
-    inputs = [pg.loaded(t) for t in textures]
-    layout_input = None if layout is None else pg.loaded(layout)
-    softness = pg.number(softness, "softness", 0.0, 1.0)
-    tileable = pg.flag(tileable, "tileable")
-    if seed is not None:
-        seed = pg.whole_number(seed, "seed", 0, pg.MAX_SEED)
-    out_size = pg.output_size(size) or checked_size((mask_image.height, mask_image.width))
-    labels = mask_labels(mask_image, len(inputs))  # (H, W)
-    if layout_input is not None:
-        structure = engine.code_at(layout_input[0], out_size).structure
-    elif seed is not None:
-        structure = generate.sample_code(engine.model, seed, out_size).structure
-    else:
-        structure = engine.code_at(inputs[0][0], out_size).structure
-    styles = torch.cat([engine.encode(image).style for image, _ in inputs])  # (K, D_w)
-    code = paint_code(structure.cpu(), styles.cpu(), labels, out_size,
-                      engine.model.style_mean.cpu(), softness, tileable)
-    digests = [mask_digest, *(d for _, d in inputs)]
-    if layout_input is not None:
-        digests.append(layout_input[1])
-    kept = mask_to_text(labels)
-    return pg.Result(engine.decode(code, tileable), pg.recipe(
-        engine, "paint", digests, textures=len(inputs), layout=layout_input is not None,
-        seed=seed, softness=softness, size=out_size[0] if size is not None else None,
-        tileable=tileable, **({"mask": kept} if kept is not None else {})))
-
-
 def example_mask(shape: str = "halves", side: int = 512, count: int = 2) -> Image.Image:
     """A starting mask of `count` (1-4) regions: halves (left/right), quarters, a disc on a
     background, or vertical stripes; colours as MASK_COLOURS."""
-    pg.one_of(shape, "shape", MASK_SHAPES)
+    if shape not in MASK_SHAPES:
+        raise ValueError(f"shape must be one of {', '.join(MASK_SHAPES)}; got {shape!r}")
     count = max(1, min(MAX_TEXTURES, int(count)))
     ys, xs = np.mgrid[0:side, 0:side] / side  # [0, 1)
     if shape == "halves":

@@ -5,7 +5,9 @@ corners in reading order: top-left, top-right, bottom-left, bottom-right). Each 
 makes of the four textures with those weights and the layouts blended ("Blend all"), on a
 cell-sized canvas: styles mixed spherically, layouts averaged with their spread kept
 (`latent.mix`). So a corner cell is that corner texture's reconstruction, and a clicked cell
-opens in Mix as it looks here. `palette` returns the cells, their weights and one sheet image.
+opens in Mix as it looks here. Pure maths over codes and images; the operation as the app, the
+web API and the CLI ask for it (values checked, the engine's codes, the sheet with its recipe) is
+`artvae.serve.playground.palette`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from artvae.serve import playground as pg
-from artvae.serve.engine import Engine
-
 from . import latent
-from .images import tensor_to_image
 from .latent import Code
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -66,30 +64,3 @@ def sheet(cells: list[Image.Image], cols: int, gap: int = GAP) -> Image.Image:
 def caption(weights: list[float]) -> str:
     """A cell's weights in per cent, corners in reading order: "56 · 19 · 19 · 6 %"."""
     return " · ".join(f"{100 * w:.0f}" for w in weights) + " %"
-
-
-def palette(engine: Engine, corners: list, rows=5, cols=5, cell=128,
-            tileable: bool = False) -> tuple[pg.Result, list[Image.Image], list[list[float]]]:
-    """The palette of four corner images (reading order): (the sheet with its recipe, the
-    cells row by row, each cell's corner weights)."""
-    if not isinstance(corners, (list, tuple)) or len(corners) != len(CORNERS):
-        raise ValueError(f"a palette needs four corner images ({', '.join(CORNERS)})")
-    inputs = [pg.loaded(c) for c in corners]
-    rows = pg.whole_number(rows, "rows", MIN_GRID, MAX_GRID)
-    cols = pg.whole_number(cols, "cols", MIN_GRID, MAX_GRID)
-    cell = pg.whole_number(cell, "cell", MIN_CELL, MAX_CELL)
-    tileable = pg.flag(tileable, "tileable")
-    if rows * cols * cell * cell > MAX_PALETTE_PIXELS:
-        raise ValueError(f"{rows}x{cols} cells of {cell} px is more than we make in one go: "
-                         "choose fewer or smaller cells")
-    weights = corner_weights(rows, cols)
-    codes = [engine.code_at(image, (cell, cell)) for image, _ in inputs]
-    batch = palette_codes(codes, weights, engine.model.style_mean)
-    cells = []
-    for first in range(0, len(weights), DECODE_BATCH):
-        part = Code(batch.structure[first:first + DECODE_BATCH],
-                    batch.style[first:first + DECODE_BATCH], batch.size)
-        cells += [tensor_to_image(x) for x in engine.decode_tensor(part, tileable)]
-    recipe = pg.recipe(engine, "palette", [d for _, d in inputs], rows=rows, cols=cols,
-                       cell=cell, tileable=tileable)
-    return pg.Result(sheet(cells, cols), recipe), cells, weights

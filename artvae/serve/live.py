@@ -3,7 +3,7 @@
 A slider that moves asks for a new result many times a second, so the page gets each one as a
 JPEG inside a small piece of HTML (`view`): no file to write or fetch, and the browser draws the
 2x2 tiled preview itself, as a repeating background of the same picture. The lossless PNG with
-its recipe is written only for the download (`playground.OutputFolder`). `Renders` keeps the
+its recipe is written only for the download (`files.OutputFolder`). `Renders` keeps the
 last results by their settings, and a request for settings already being made waits for that
 run instead of starting another: a slider's release usually asks for what its last move did.
 It also keeps the recent pace (seconds per output pixel), from which `shrink_for` picks how much

@@ -1,39 +1,51 @@
-"""The playground's operations as the app's controls and web API ask for them.
+"""The playground's operations as the app's controls, the web API and the CLI ask for them.
 
 Thin adapters between loosely typed inputs (numbers typed into a box, JSON sent straight to the
-web API) and the `Engine`: every value is checked and turned into a `ValueError` that says what
-to send instead; every result comes back with the recipe that made it (embedded by `save_png`, so
-dropping the PNG back into the app restores its settings: `artvae.restore`). Also the pictures
-that help a person read a code (false-colour structure map, style bar chart, 2x2 tiled preview)
-and the morph exports (GIF, MP4, zip of frames). No Gradio here: `app.py` does the layout and
-wiring.
+web API) and the `Engine`: every value is checked (`checks`) and turned into a `ValueError` that
+says what to send instead; every result comes back with the recipe that made it (embedded by
+`save_png`, so dropping the PNG back into the app restores its settings: `restore`). Paint keeps
+its mask in the recipe (`mask_to_text`: its regions as a small 2-bit PNG), so Restore can paint
+it back. The maths of paint and palette are `artvae.ops.paint` and `artvae.ops.palette`; the
+pictures of a code are `pictures`, the files `files`. No Gradio here: `artvae.ui` does the
+layout and wiring.
 """
 
 from __future__ import annotations
 
-import atexit
+import base64
+import binascii
 import contextlib
 import functools
-import math
-import shutil
-import tempfile
-import threading
-import time
-import zipfile
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from artvae.ops import generate
 from artvae.ops.generate import VARIATION_STRENGTH
-from artvae.ops.images import image_digest, image_to_tensor, load_image, save_png
-from artvae.ops.latent import BLEND_MODES
+from artvae.ops.images import image_digest, image_to_tensor, load_image, tensor_to_image
+from artvae.ops.latent import BLEND_MODES, Code
 from artvae.ops.metrics import psnr
+from artvae.ops.paint import MASK_COLOURS, MAX_TEXTURES, mask_labels, paint_code
+from artvae.ops.palette import (
+    CORNERS,
+    DECODE_BATCH,
+    MAX_CELL,
+    MAX_GRID,
+    MAX_PALETTE_PIXELS,
+    MIN_CELL,
+    MIN_GRID,
+    corner_weights,
+    palette_codes,
+    sheet,
+)
 
-from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine
+from .checks import flag, number, number_list, one_of, whole_number
+from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine, checked_size
+from .pictures import structure_picture, style_chart
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # output side in pixels: bounded work per request
 SLIDER_MIN_SIZE, SLIDER_STEP = 256, 64  # the app's output-size slider (Restore snaps to it)
@@ -46,43 +58,10 @@ MAX_MORPH_PIXELS = 64 * 1024 * 1024  # frames x pixels: 61 frames at 1024^2, 16 
 MAX_SEED = 2**63 - 1
 EXPLORE_RANGE = 3.0  # explore sliders span +-3 training spreads
 RECIPE_VERSION = 1
-
-
-# ---- checking values that may come straight from the web API ------------------------------
-
-def number(value, name: str, low: float, high: float) -> float:
-    """`value` as a float in [low, high], or a ValueError naming `name`."""
-    problem = f"{name} must be a number from {low:g} to {high:g}; got {value!r}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(problem)
-    try:
-        x = float(value)
-    except ValueError:
-        raise ValueError(problem) from None
-    if not (math.isfinite(x) and low <= x <= high):
-        raise ValueError(problem)
-    return x
-
-
-def whole_number(value, name: str, low: int, high: int) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
-        return value  # exact: a float would round seeds above 2**53
-    x = number(value, name, low, high)
-    if x != int(x):
-        raise ValueError(f"{name} must be a whole number; got {value!r}")
-    return int(x)
-
-
-def flag(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false; got {value!r}")
-    return value
-
-
-def one_of(value, name: str, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(options)}; got {value!r}")
-    return value
+# A recipe keeps the mask up to this many base64 characters: any 512 px canvas (the app's)
+# fits, even per-pixel noise (~90 k); a big, busy uploaded mask is left out (an example: a
+# 2048 px noise mask is 1.4 M). Halves or a few brush strokes: 0.5-6 k.
+MAX_MASK_TEXT = 256_000
 
 
 def output_size(value) -> tuple[int, int] | None:
@@ -91,12 +70,6 @@ def output_size(value) -> tuple[int, int] | None:
         return None
     side = whole_number(value, "size", MIN_SIZE, MAX_SIZE)
     return side, side
-
-
-def number_list(value, name: str) -> list[float]:
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{name} must be a list of numbers; got {value!r}")
-    return [number(v, f"{name}[{i}]", -1e6, 1e6) for i, v in enumerate(value)]
 
 
 # ---- results and their recipes --------------------------------------------------------------
@@ -128,48 +101,6 @@ def _loaded_file(path: str, _mtime_ns: int, _size: int) -> tuple[Image.Image, st
 def recipe(engine: Engine, op: str, digests: list[str], **settings) -> dict:
     return {"artvae_recipe": RECIPE_VERSION, "op": op, "weights": engine.weights,
             "inputs": digests, **settings}
-
-
-class OutputFolder:
-    """Where result files are written for the app to serve, in time buckets: folders named for
-    the `max_age_s / 4` slice of time they were made in. When a new slice begins, buckets whose
-    every file is older than `max_age_s` are deleted whole, so a long-running server neither
-    fills its disk nor looks at every result on every request."""
-
-    def __init__(self, root: Path | None = None, max_age_s: float = 3600.0,
-                 clock: Callable[[], float] = time.time):
-        if root is None:  # our own temporary folder: gone when the server stops
-            root = tempfile.mkdtemp(prefix="artvae-results-")
-            atexit.register(shutil.rmtree, root, ignore_errors=True)
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.max_age_s, self.bucket_s, self.clock = max_age_s, max_age_s / 4, clock
-        self._bucket: int | None = None
-        self._lock = threading.Lock()
-
-    def new(self) -> Path:
-        """A fresh, empty folder for one result."""
-        bucket = int(self.clock() // self.bucket_s)
-        with self._lock:
-            if bucket != self._bucket:  # once per slice of time, not per request
-                self._bucket = bucket
-                self._sweep(bucket)
-            folder = self.root / f"{bucket:012d}"
-            folder.mkdir(exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=folder))
-
-    def _sweep(self, now: int) -> None:
-        """Delete the buckets that ended more than max_age_s ago (nothing else in the root)."""
-        keep = math.ceil(self.max_age_s / self.bucket_s)  # buckets that may hold young files
-        for old in self.root.iterdir():
-            if old.name.isdigit() and int(old.name) < now - keep:
-                shutil.rmtree(old, ignore_errors=True)  # another process may be at it too
-
-    def save(self, result: Result) -> Path:
-        """The result as a PNG carrying its recipe, named for what made it; written with light
-        compression, as the app answers while sliders move."""
-        name = f"artvae-{result.recipe['op']}-{image_digest(result.image)[:8]}.png"
-        return save_png(result.image, self.new() / name, recipe=result.recipe, compress_level=1)
 
 
 # ---- the operations --------------------------------------------------------------------------
@@ -290,113 +221,95 @@ def expand(engine: Engine, source, size=1024, seed=0, tileable: bool = True) -> 
                               tileable=tileable))
 
 
+def paint(engine: Engine, mask, textures: list, layout=None, softness=0.3, size=None,
+          tileable: bool = False, seed=None) -> Result:
+    """The mask's regions rendered in their textures' styles (`artvae.ops.paint`). The layout
+    is `layout`'s structure map; without one, the sampler's for `seed`; without a seed, the
+    first texture's. `size` is the output side (default: the mask's size)."""
+    if not isinstance(textures, (list, tuple)) or not 1 <= len(textures) <= MAX_TEXTURES:
+        raise ValueError(f"textures must be a list of 1 to {MAX_TEXTURES} images")
+    mask_image, mask_digest = loaded(mask)
+    inputs = [loaded(t) for t in textures]
+    layout_input = None if layout is None else loaded(layout)
+    softness = number(softness, "softness", 0.0, 1.0)
+    tileable = flag(tileable, "tileable")
+    if seed is not None:
+        seed = whole_number(seed, "seed", 0, MAX_SEED)
+    out_size = output_size(size) or checked_size((mask_image.height, mask_image.width))
+    labels = mask_labels(mask_image, len(inputs))  # (H, W)
+    if layout_input is not None:
+        structure = engine.code_at(layout_input[0], out_size).structure
+    elif seed is not None:
+        structure = generate.sample_code(engine.model, seed, out_size).structure
+    else:
+        structure = engine.code_at(inputs[0][0], out_size).structure
+    styles = torch.cat([engine.encode(image).style for image, _ in inputs])  # (K, D_w)
+    code = paint_code(structure.cpu(), styles.cpu(), labels, out_size,
+                      engine.model.style_mean.cpu(), softness, tileable)
+    digests = [mask_digest, *(d for _, d in inputs)]
+    if layout_input is not None:
+        digests.append(layout_input[1])
+    kept = mask_to_text(labels)
+    return Result(engine.decode(code, tileable), recipe(
+        engine, "paint", digests, textures=len(inputs), layout=layout_input is not None,
+        seed=seed, softness=softness, size=out_size[0] if size is not None else None,
+        tileable=tileable, **({"mask": kept} if kept is not None else {})))
+
+
+def palette(engine: Engine, corners: list, rows=5, cols=5, cell=128,
+            tileable: bool = False) -> tuple[Result, list[Image.Image], list[list[float]]]:
+    """The palette of four corner images, reading order (`artvae.ops.palette`): (the sheet with
+    its recipe, the cells row by row, each cell's corner weights)."""
+    if not isinstance(corners, (list, tuple)) or len(corners) != len(CORNERS):
+        raise ValueError(f"a palette needs four corner images ({', '.join(CORNERS)})")
+    inputs = [loaded(c) for c in corners]
+    rows = whole_number(rows, "rows", MIN_GRID, MAX_GRID)
+    cols = whole_number(cols, "cols", MIN_GRID, MAX_GRID)
+    cell = whole_number(cell, "cell", MIN_CELL, MAX_CELL)
+    tileable = flag(tileable, "tileable")
+    if rows * cols * cell * cell > MAX_PALETTE_PIXELS:
+        raise ValueError(f"{rows}x{cols} cells of {cell} px is more than we make in one go: "
+                         "choose fewer or smaller cells")
+    weights = corner_weights(rows, cols)
+    codes = [engine.code_at(image, (cell, cell)) for image, _ in inputs]
+    batch = palette_codes(codes, weights, engine.model.style_mean)
+    cells = []
+    for first in range(0, len(weights), DECODE_BATCH):
+        part = Code(batch.structure[first:first + DECODE_BATCH],
+                    batch.style[first:first + DECODE_BATCH], batch.size)
+        cells += [tensor_to_image(x) for x in engine.decode_tensor(part, tileable)]
+    made = recipe(engine, "palette", [d for _, d in inputs], rows=rows, cols=cols, cell=cell,
+                  tileable=tileable)
+    return Result(sheet(cells, cols), made), cells, weights
+
+
 def _side(size: tuple[int, int] | None) -> int | None:
     return None if size is None else size[0]
 
 
-# ---- pictures of codes and results ----------------------------------------------------------
+# ---- a Paint recipe's mask -----------------------------------------------------------------
 
-def tiled(image: Image.Image, max_side: int = 1024) -> Image.Image:
-    """Four copies in a 2x2 grid, so seams (or their absence) show; at most `max_side` wide."""
-    grid = Image.new("RGB", (2 * image.width, 2 * image.height))
-    for x in (0, image.width):
-        for y in (0, image.height):
-            grid.paste(image, (x, y))
-    scale = min(1.0, max_side / max(grid.size))
-    if scale < 1.0:
-        grid = grid.resize((round(grid.width * scale), round(grid.height * scale)),
-                           Image.Resampling.BOX)
-    return grid
+def mask_to_text(labels: torch.Tensor) -> str | None:
+    """(H, W) labels -> the mask in MASK_COLOURS as a 2-bit PNG, base64: what a recipe keeps so
+    Restore paints the same regions back; None when longer than MAX_MASK_TEXT."""
+    image = Image.fromarray(labels.to(torch.uint8).numpy())  # mode L: one byte per label
+    image.putpalette([c for _, rgb in MASK_COLOURS for c in rgb])  # now P: label i, colour i
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True, bits=2)
+    text = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return text if len(text) <= MAX_MASK_TEXT else None
 
 
-def structure_picture(structure: torch.Tensor, size: tuple[int, int]) -> Image.Image:
-    """(1, C_s, h, w) structure map -> false colour (its first three principal components as
-    R, G, B, each stretched to its 2nd..98th percentile), blown up to `size` (W, H)."""
-    c, h, w = structure.shape[1:]
-    x = structure[0].float().reshape(c, h * w).T  # (hw, C_s)
-    x = x - x.mean(0)
-    _, _, v = torch.linalg.svd(x, full_matrices=False)
-    comps = x @ v[:3].T  # (hw, <=3)
-    comps = torch.cat([comps, comps.new_zeros(h * w, 3 - comps.shape[1])], 1)
-    low, high = torch.quantile(comps, 0.02, dim=0), torch.quantile(comps, 0.98, dim=0)
-    rgb = ((comps - low) / (high - low).clamp_min(1e-6)).clamp(0, 1)
-    pixels = (rgb.reshape(h, w, 3) * 255).round().to(torch.uint8).numpy()
-    return Image.fromarray(pixels).resize((w * 8, h * 8), Image.Resampling.NEAREST).crop(
-        (0, 0, *size))
-
-
-def style_chart(style: list[float], height: int = 120, bar: int = 6) -> Image.Image:
-    """A bar per style dimension (offset from the average training style): up is positive."""
-    values = np.asarray(style, dtype=np.float64)
-    top = max(float(np.abs(values).max()), 1e-6)
-    chart = Image.new("RGB", (max(64, bar * len(values)), height), (250, 250, 250))
-    draw, mid = ImageDraw.Draw(chart), height // 2
-    for i, v in enumerate(values):
-        end = mid - round(v / top * (mid - 4))
-        colour = (214, 96, 77) if v >= 0 else (67, 147, 195)
-        draw.rectangle((i * bar + 1, min(mid, end), (i + 1) * bar - 1, max(mid, end)), colour)
-    draw.line((0, mid, chart.width, mid), (90, 90, 90))
-    return chart
-
-
-# ---- morph exports ---------------------------------------------------------------------------
-
-def ping_pong(frames: list) -> list:
-    """A -> B -> A without repeating the turning frames: 0 1 2 3 2 1."""
-    return frames + frames[-2:0:-1]
-
-
-def write_gif(frames: list[Image.Image], path: Path, fps: float, max_side: int = 512) -> Path:
-    """An animated GIF, looping; at most `max_side` wide (a preview: the MP4 and the zip keep
-    the full size)."""
-    scale = min(1.0, max_side / max(frames[0].size))
-    if scale < 1.0:
-        size = (round(frames[0].width * scale), round(frames[0].height * scale))
-        frames = [f.resize(size, Image.Resampling.BOX) for f in frames]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps),
-                   loop=0)
-    return path
-
-
-def write_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path | None:
-    """H.264 in MP4 via PyAV (its wheels bundle FFmpeg); None when PyAV is not installed."""
+def mask_from_text(text) -> Image.Image:
+    """`mask_to_text`'s text -> the RGB mask. A recipe is untrusted: anything else is a
+    ValueError (an ImageError when the bytes are no image we accept)."""
+    if not isinstance(text, str) or len(text) > MAX_MASK_TEXT:
+        raise ValueError("the recipe's mask is not one this app writes")
     try:
-        import av
-    except ImportError:
-        return None
-    w, h = frames[0].width // 2 * 2, frames[0].height // 2 * 2  # yuv420p needs even sides
-    with av.open(str(path), mode="w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=round(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": "18", "preset": "fast"}
-        for frame in frames:
-            picture = av.VideoFrame.from_image(frame.crop((0, 0, w, h)))
-            container.mux(stream.encode(picture))
-        container.mux(stream.encode())
-    return path
-
-
-def export_morph(frames: list[Image.Image], recipe: dict, folder: Path, fps,
-                 there_and_back) -> list[Path]:
-    """The morph as a GIF and an MP4 (ping-pong if `there_and_back`) and a zip of its frames;
-    no MP4 without PyAV."""
-    fps = number(fps, "fps", 1, 60)
-    played = ping_pong(frames) if flag(there_and_back, "ping-pong") else frames
-    files = [write_gif(played, folder / "artvae-morph.gif", fps),
-             write_mp4(played, folder / "artvae-morph.mp4", fps),
-             write_zip(frames, folder / "artvae-morph-frames.zip", recipe)]
-    return [f for f in files if f is not None]
-
-
-def write_zip(frames: list[Image.Image], path: Path, recipe: dict) -> Path:
-    """Every frame as a PNG (000.png ...) carrying the recipe and its own t."""
-    steps = max(1, len(frames) - 1)
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path, "w") as archive:
-        for i, frame in enumerate(frames):
-            png = save_png(frame, Path(tmp) / f"{i:03d}.png",
-                           recipe={**recipe, "frame": i, "t": i / steps})
-            archive.write(png, png.name)
-    return path
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError("the recipe's mask is not base64") from None
+    return load_image(data, max_side=MAX_SIDE)
 
 
 # ---- Explore --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ checks it, and one that fails is left out. `restored_controls` fits the settings
 controls: the tab to open, the images of its inputs, each slider's value, and a note for the
 status line. A recipe names its input images by digest only, so the app's examples come back
 as their files and other uploads as None (the note asks for them again); a Paint recipe keeps
-its mask itself (`paint.mask_to_text`). No Gradio here: `app.py` and `artvae.studio` set the
+its mask itself (`playground.mask_to_text`). No Gradio here: the tabs of `artvae.ui` set the
 components.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from artvae.ops import paint, palette
 from artvae.ops.latent import BLEND_MODES
 
+from .checks import flag, number, one_of, whole_number
 from .playground import (
     EXPLORE_RANGE,
     MAX_MIX,
@@ -29,10 +30,7 @@ from .playground import (
     RAMPS,
     SLIDER_MIN_SIZE,
     SLIDER_STEP,
-    flag,
-    number,
-    one_of,
-    whole_number,
+    mask_from_text,
 )
 
 TABS = {"encode": "encode", "mix": "mix", "blend": "blend", "morph": "blend",
@@ -82,7 +80,7 @@ def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
     _checked(settings, "textures", recipe,
              lambda v: whole_number(v, "textures", 1, paint.MAX_TEXTURES))
     _checked(settings, "layout", recipe, lambda v: flag(v, "layout"))
-    _checked(settings, "mask", recipe, paint.mask_from_text)
+    _checked(settings, "mask", recipe, mask_from_text)
     # Palette: its inputs are the four corners, in reading order
     for key in ("rows", "cols"):
         _checked(settings, key, recipe, lambda v, key=key: whole_number(

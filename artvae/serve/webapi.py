@@ -20,11 +20,9 @@ import gradio as gr
 import torch
 from gradio_client.utils import is_file_obj_with_meta
 
-from artvae.ops import paint as paint_ops
-from artvae.ops import palette as palette_ops
-
 from . import playground as pg
 from .engine import Engine
+from .files import OutputFolder
 
 try:  # on a ZeroGPU Space, GPU work must run inside @spaces.GPU; elsewhere it changes nothing
     import spaces
@@ -82,7 +80,7 @@ def file_out(path: Path) -> dict:
     return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
-def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
+def endpoints(engine: Engine, folder: OutputFolder) -> list[Callable]:
     """The endpoint functions, over `engine`, saving their PNGs in `folder`. Each one's
     name is its API name, its docstring the API's description, its annotations the API's types."""
 
@@ -148,9 +146,9 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
         if not isinstance(textures, list):
             raise ValueError(f"textures must be a list of image files; got {textures!r}"[:120])
         paths = [uploaded(t, f"textures[{i}]") for i, t in enumerate(textures)]
-        r = paint_ops.paint(engine, uploaded(mask, "mask"), paths,
-                            None if layout is None else uploaded(layout, "layout"), softness,
-                            size, tileable, seed)
+        r = pg.paint(engine, uploaded(mask, "mask"), paths,
+                     None if layout is None else uploaded(layout, "layout"), softness, size,
+                     tileable, seed)
         return file_out(folder.save(r)), r.recipe
 
     def palette(corners: list[ImageFile], rows: int = 5, cols: int = 5, cell: int = 128,
@@ -161,13 +159,13 @@ def endpoints(engine: Engine, folder: pg.OutputFolder) -> list[Callable]:
         if not isinstance(corners, list):
             raise ValueError(f"corners must be a list of four image files; got {corners!r}"[:120])
         paths = [uploaded(c, f"corners[{i}]") for i, c in enumerate(corners)]
-        r, _, weights = palette_ops.palette(engine, paths, rows, cols, cell, tileable)
+        r, _, weights = pg.palette(engine, paths, rows, cols, cell, tileable)
         return file_out(folder.save(r)), weights, r.recipe
 
     return [encode, blend, mix, sample, variations, expand, paint, palette]
 
 
-def add_endpoints(engine: Engine, folder: pg.OutputFolder) -> None:
+def add_endpoints(engine: Engine, folder: OutputFolder) -> None:
     """Register the web API on the Blocks being built (call inside `with gr.Blocks()`); the
     endpoints queue with the UI's events on the same "engine" concurrency group."""
     for fn in endpoints(engine, folder):

@@ -18,6 +18,8 @@ from artvae.ops import paint as paint_ops
 from artvae.ops import palette as palette_ops
 from artvae.serve import playground as pg
 from artvae.serve.engine import Engine
+from artvae.serve.files import OutputFolder
+from artvae.serve.pictures import tiled
 from artvae.serve.webapi import friendly, gpu
 
 CANVAS = 512  # the mask canvas, in pixels (it is stretched over any output size)
@@ -59,7 +61,7 @@ class Studio:
     """The components of the two tabs that `wire` and tests need."""
 
     engine: Engine
-    folder: pg.OutputFolder
+    folder: OutputFolder
     paint_tab: gr.Tab
     palette_tab: gr.Tab
     paint_event: dict  # fn, inputs, outputs of a paint run
@@ -135,14 +137,14 @@ class Studio:
         return dict(fn=run, inputs=[tab, *event["inputs"]], outputs=outputs)
 
 
-def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
+def add_tabs(engine: Engine, folder: OutputFolder, examples: dict[str, str],
              size: gr.Slider, tileable: gr.Checkbox) -> Studio:
     """Build the Paint and Palette tabs (call inside the app's `with gr.Tabs()`); `size` and
     `tileable` are the page's shared controls."""
 
     def shown(result: pg.Result) -> tuple:
         path = str(folder.save(result))
-        return path, pg.tiled(result.image), path
+        return path, tiled(result.image), path
 
     def waiting(message: str, outputs: int) -> list:
         """Not ready yet (a control moved before the images were there): say so, keep what
@@ -166,8 +168,8 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
             layout = layout_image
         elif layout_from == "Random (seed)":
             layout_seed = 0 if seed is None else seed
-        return shown(paint_ops.paint(engine, mask, textures, layout, softness, side, tiles,
-                                     layout_seed))
+        return shown(pg.paint(engine, mask, textures, layout, softness, side, tiles,
+                              layout_seed))
 
     def palette_ui(c1, c2, c3, c4, rows, cols, cell, tiles):
         corners = [c1, c2, c3, c4]
@@ -180,7 +182,7 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
 
     def palette_made(corners, rows, cols, cell, tiles) -> tuple:
         """(gallery pictures with captions, the sheet's path, what the cells were made from)."""
-        result, cells, weights = palette_ops.palette(engine, corners, rows, cols, cell, tiles)
+        result, cells, weights = pg.palette(engine, corners, rows, cols, cell, tiles)
         gallery = [(c, palette_ops.caption(w)) for c, w in zip(cells, weights, strict=True)]
         return gallery, str(folder.save(result)), (corners, weights)
 
@@ -199,8 +201,8 @@ def add_tabs(engine: Engine, folder: pg.OutputFolder, examples: dict[str, str],
     first_mask = paint_ops.example_mask("halves", CANVAS, 2)
     painted, made = (None, None, None), (None, None, None)
     if all(first_paint[:2]) and all(first_corners):
-        painted = shown(paint_ops.paint(engine, first_mask, first_paint[:2], None, 0.3,
-                                        pg.DEFAULT_SIZE, False))
+        painted = shown(pg.paint(engine, first_mask, first_paint[:2], None, 0.3,
+                                 pg.DEFAULT_SIZE, False))
         made = palette_made(first_corners, 5, 5, 128, False)
 
     def example_rows(rows: list[list[str | None]], inputs: list) -> gr.Examples:
