@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import Conv, ResBlock
 from .config import ModelConfig
 
 
@@ -30,8 +31,6 @@ class CodeCorrector(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        from .autoencoder import Conv, ResBlock  # model.py builds the corrector: no cycle at import
-
         c4, c8 = cfg.corrector_width, 2 * cfg.corrector_width
         g, d = cfg.norm_groups, cfg.style_dim
         self.stem = Conv(2 * 3 * 16, c4)  # image and error, pixel-unshuffled: (B, 96, H/4, W/4)

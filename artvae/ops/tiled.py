@@ -22,7 +22,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from artvae.model.autoencoder import Conv, Decoder, ResBlock
+from artvae.model.autoencoder import Decoder
+from artvae.model.blocks import Conv, ResBlock
 
 BAND_ELEMENTS = 1 << 22  # values in one band of a wide map (16 MB in float32)
 RowFn = Callable[[int, int], torch.Tensor]  # (a, b) -> rows a..b-1 of some (B, C, H, W) map
