@@ -13,10 +13,12 @@ import resource
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from artvae.serve.engine import Engine
+if TYPE_CHECKING:  # the command line builds the Engine and hands it in: measure never imports serve
+    from artvae.serve.engine import Engine
 
 SIZES = (256, 512)
 
