@@ -9,7 +9,7 @@ run instead of starting another: a slider's release usually asks for what its la
 It also keeps the recent pace (seconds per output pixel), from which `shrink_for` picks how much
 smaller a moving slider's frames must be to keep up (on an idle 2-core CPU a 512 px frame is
 made at full size; on a busy one, at half size, and the release makes the full one).
-No Gradio here: `app.py` wires these in.
+No Gradio here: the tabs of `artvae.ui` wire these in.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ with `gr.api` on the app's Blocks, and what serving them shares with the UI's ev
 that an image is an upload (a bare string could name any file on the server), the answer a
 client gets for a file (`ImageFile`), `friendly` (errors a person can act on become a `gr.Error`
 saying how; anything else is logged, not shown as a traceback) and `gpu` (ZeroGPU's decorator
-on a Space, else nothing). No layout here: `app.py` builds the page and calls `add_endpoints`
-inside it; `artvae.playground` does the work and checks the raw values.
+on a Space, else nothing). No layout here: `artvae.ui.demo` builds the page and calls
+`add_endpoints` inside it; `playground` does the work and checks the raw values.
 """
 
 # No `from __future__ import annotations`: gr.api reads the API's types from live annotations.

@@ -4,3 +4,7 @@ that puts them together and wires what crosses tabs (shared size and tileable, R
 The top layer: may use `artvae.serve`, `artvae.ops` and `artvae.model`; only the entry points
 (`app.py`) import it.
 """
+
+from .demo import build_demo
+
+__all__ = ["build_demo"]
