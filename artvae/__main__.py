@@ -164,14 +164,8 @@ def cmd_publish(args: argparse.Namespace) -> None:
     print(publish(args.weights or BUNDLED_WEIGHTS, args.repo_id, private=args.private))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m artvae",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_model_commands(commands) -> None:
+    """reconstruct: the model on your images."""
     p = commands.add_parser("reconstruct", help="encode and decode images")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", type=Path, required=True, help="folder for <name>.png")
@@ -184,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_reconstruct)
 
+
+def add_bench_command(commands) -> None:
+    """bench: latency, or the app under load, over HTTP or in a browser."""
     p = commands.add_parser("bench", help="median encode/decode latency, batch 1")
     p.add_argument("--json", action="store_true", help="only the JSON line")
     p.add_argument("--repeats", type=int, default=20)
@@ -217,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_bench)
 
+
+def add_measure_commands(commands) -> None:
+    """evaluate and grid: quality on held-out images, style swaps."""
     p = commands.add_parser("evaluate", help="quality on held-out textures, with baselines")
     p.add_argument("--data", type=Path, required=True, help="corpus folder (or any images)")
     p.add_argument("--card", type=Path, help="also write the table into this model card")
@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_grid)
 
+
+def add_train_command(commands) -> None:
+    """train: the autoencoder."""
     p = commands.add_parser("train", help="train (or resume) a model")
     p.add_argument("--data", type=Path, default=Path("data/corpus"))
     p.add_argument(
@@ -291,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.set_defaults(run=cmd_train)
 
+
+def add_part_training_commands(commands) -> None:
+    """train-prior and train-corrector: the parts trained after the autoencoder, it frozen."""
     p = commands.add_parser(
         "train-prior", help="train (or resume) the learned prior over structure maps")
     p.add_argument("--data", type=Path, default=Path("data/corpus"))
@@ -337,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_train_corrector)
 
+
+def add_weights_commands(commands) -> None:
+    """export and publish: a run's weights to a checkpoint folder, a folder to the Hub."""
     p = commands.add_parser("export", help="a run's EMA weights -> a save_pretrained folder")
     p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     p.add_argument("--weights", type=Path,
@@ -357,6 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, help="folder to push (default: the bundled one)")
     p.set_defaults(run=cmd_publish)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command: one builder per command group."""
+    parser = argparse.ArgumentParser(
+        prog="python -m artvae",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (add_model_commands, add_bench_command, add_measure_commands, add_train_command,
+                add_part_training_commands, add_weights_commands):
+        add(commands)
     cli.add_commands(commands, add_model_options)
     cli.add_studio_commands(commands, add_model_options)
     return parser
