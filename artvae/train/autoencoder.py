@@ -280,30 +280,12 @@ def sample_grid(model: ArtVAE, crops: torch.Tensor) -> torch.Tensor:
     return torch.cat(rows, dim=1)
 
 
-def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None,
-          init_from: Path | None = None, minutes: float | None = None) -> Path:
-    """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun.
-    A new run may start from exported weights (`init_from`, e.g. the bundled checkpoint): the
-    optimiser and discriminator then start afresh, at step 0 of the schedule. With `minutes`,
-    the run checkpoints and stops once that much time has passed (a lent machine's budget)."""
-    if cfg.freeze_encoder and cfg.freeze_decoder:
-        raise ValueError("--freeze-encoder and --freeze-decoder leave nothing to train")
-    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
-    rank = int(os.environ.get("RANK", 0))
-    device = pick_device(device_name)
-    if distributed:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    # bf16 where inference uses it (CUDA, CPUs with native bf16); MPS's fp16 would need loss scaling
-    dtype = None if device.type == "mps" else autocast_dtype(device)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
-
+def starting_point(cfg: TrainConfig, run: Path, init_from: Path | None
+                    ) -> tuple[TrainConfig, ArtVAE | None]:
+    """The config a run trains with and the weights a new run starts from (None: its own
+    initialisation, or a resumed run's checkpoint)."""
     start = None
-    checkpoint = run / "last.pt"
-    if checkpoint.is_file():
+    if (run / "last.pt").is_file():
         # a resumed run keeps the architecture it began with (config.json, written at its
         # start): weights it started from may have brought a learned prior along
         began = json.loads((run / "config.json").read_text())["model"]
@@ -327,6 +309,69 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
                                          corrector_width=start.config.corrector_width))
         if replace(start.config, structure_norm=cfg.model.structure_norm) != cfg.model:
             raise ValueError(f"{init_from} holds a different model config than the preset")
+    return cfg, start
+
+
+def discriminator_step(disc, d_opt, target: torch.Tensor, fakes: torch.Tensor, dtype) -> float:
+    """One step of the patch discriminator on real `target` and `fakes`; its hinge loss."""
+    with torch.autocast(target.device.type, dtype=dtype, enabled=dtype is not None):
+        # one forward over real and fake: DDP allows one pass per backward
+        logits = disc(torch.cat([target, fakes])).float()
+        d_loss = d_hinge_loss(logits[: len(target)], logits[len(target) :])
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    return d_loss.item()
+
+
+def report(run: Path, step: int, parts: dict, ema: ArtVAE, val_crops: torch.Tensor,
+           seconds: float) -> dict[str, float]:
+    """A line of metrics.jsonl (the step's training losses, the EMA's validation scores) and a
+    sample sheet; returns the validation scores."""
+    metrics = {
+        "step": step,
+        "train": parts,
+        "val": validate(ema, val_crops, swaps=True),
+        "seconds": round(seconds, 1),
+    }
+    with open(run / "metrics.jsonl", "a") as log:
+        log.write(json.dumps(metrics) + "\n")
+    grid = sample_grid(ema, val_crops[:6])
+    save_png(tensor_to_image(grid.cpu()), run / f"samples_{step:06d}.png")
+    return metrics["val"]
+
+
+def save_checkpoint(checkpoint: Path, step: int, **parts) -> None:
+    """`last.pt`: the state of every part (model, ema, disc, opt, d_opt) and the step, written
+    whole or not at all."""
+    state = {name: part.state_dict() for name, part in parts.items()} | {"step": step}
+    torch.save(state, checkpoint.with_suffix(".tmp"))
+    os.replace(checkpoint.with_suffix(".tmp"), checkpoint)  # never a half-written checkpoint
+
+
+def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None,
+          init_from: Path | None = None, minutes: float | None = None) -> Path:
+    """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun.
+    A new run may start from exported weights (`init_from`, e.g. the bundled checkpoint): the
+    optimiser and discriminator then start afresh, at step 0 of the schedule. With `minutes`,
+    the run checkpoints and stops once that much time has passed (a lent machine's budget)."""
+    if cfg.freeze_encoder and cfg.freeze_decoder:
+        raise ValueError("--freeze-encoder and --freeze-decoder leave nothing to train")
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    rank = int(os.environ.get("RANK", 0))
+    device = pick_device(device_name)
+    if distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # bf16 where inference uses it (CUDA, CPUs with native bf16); MPS's fp16 would need loss scaling
+    dtype = None if device.type == "mps" else autocast_dtype(device)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed + 1000 * rank)  # distinct crops per rank
+
+    checkpoint = run / "last.pt"
+    cfg, start = starting_point(cfg, run, init_from)
     model = ArtVAE(cfg.model).to(device)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = model.to(memory_format=layout)  # oneDNN convs run ~2x faster channels-last
@@ -383,47 +428,23 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         if step >= cfg.gan_start - 500:  # the critic warms up before it starts to push
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                # one forward over real and fake: DDP allows one pass per backward
-                logits = train_disc(torch.cat([target, fakes])).float()
-                d_loss = d_hinge_loss(logits[: len(target)], logits[len(target) :])
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            d_opt.step()
-            parts["d"] = d_loss.item()
+            parts["d"] = discriminator_step(train_disc, d_opt, target, fakes, dtype)
         accumulate(ema, model, cfg.ema_decay if step > cfg.warmup_steps else 0.0)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}")
 
         if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
-            metrics = {
-                "step": step,
-                "train": parts,
-                "val": validate(ema, val_crops.to(device), swaps=True),
-                "seconds": round(time.time() - started, 1),
-            }
-            with open(run / "metrics.jsonl", "a") as log:
-                log.write(json.dumps(metrics) + "\n")
-            grid = sample_grid(ema, val_crops[:6].to(device))
-            save_png(tensor_to_image(grid.cpu()), run / f"samples_{step:06d}.png")
-            bar.write(f"step {step}: val {metrics['val']}")
+            val = report(run, step, parts, ema, val_crops.to(device), time.time() - started)
+            bar.write(f"step {step}: val {val}")
         out_of_time = minutes is not None and time.time() - started > 60 * minutes
         if distributed and minutes is not None:  # every rank stops at the same step
             flag = torch.tensor(float(out_of_time), device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             out_of_time = bool(flag.item())
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time):
-            state = {
-                "model": model.state_dict(),
-                "ema": ema.state_dict(),
-                "disc": disc.state_dict(),
-                "opt": opt.state_dict(),
-                "d_opt": d_opt.state_dict(),
-                "step": step,
-            }
-            torch.save(state, run / "last.tmp")
-            os.replace(run / "last.tmp", checkpoint)  # never a half-written checkpoint
+            save_checkpoint(checkpoint, step, model=model, ema=ema, disc=disc, opt=opt,
+                            d_opt=d_opt)
     bar.close()
     if distributed:
         dist.destroy_process_group()
