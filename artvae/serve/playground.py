@@ -108,7 +108,7 @@ def recipe(engine: Engine, op: str, digests: list[str], **settings) -> dict:
 def encode(engine: Engine, source, tileable: bool = False, refine: int = 0) -> Result:
     """Reconstruction, with its PSNR, the structure map in false colour and the style chart.
     `refine` > 0: the code refined by that many steps through the decoder first (closer and
-    as crisp, about 80 ms a step at 256 px on 2 CPU cores; `artvae.refine`)."""
+    as crisp, about 80 ms a step at 256 px on 2 CPU cores; `artvae.ops.refine`)."""
     image, digest = loaded(source)
     tileable = flag(tileable, "tileable")
     refine = whole_number(refine, "refine", 0, MAX_REFINE_STEPS)
