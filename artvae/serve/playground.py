@@ -1,13 +1,13 @@
-"""The playground's operations as the app's controls, the web API and the CLI ask for them.
+"""The playground's operations as the app's controls and web API ask for them (and the CLI).
 
 Thin adapters between loosely typed inputs (numbers typed into a box, JSON sent straight to the
-web API) and the `Engine`: every value is checked (`checks`) and turned into a `ValueError` that
-says what to send instead; every result comes back with the recipe that made it (embedded by
-`save_png`, so dropping the PNG back into the app restores its settings: `restore`). Paint keeps
-its mask in the recipe (`mask_to_text`: its regions as a small 2-bit PNG), so Restore can paint
-it back. The maths of paint and palette are `artvae.ops.paint` and `artvae.ops.palette`; the
-pictures of a code are `pictures`, the files `files`. No Gradio here: `artvae.ui` does the
-layout and wiring.
+web API) and the `Engine`: every value is checked and turned into a `ValueError` that says what
+to send instead; every result comes back with the recipe that made it (embedded by `save_png`, so
+dropping the PNG back into the app restores its settings: `artvae.serve.restore`). Paint keeps
+its mask in the recipe (`mask_to_text`: its regions as a small 2-bit PNG). The value checks are
+`checks`, the maths of paint and palette `artvae.ops.paint` and `artvae.ops.palette`, the
+pictures that help a person read a code `pictures`, the result files and morph exports `files`.
+No Gradio here: `artvae.ui` does the layout and wiring.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Training's own losses: the style-swap terms and a patch discriminator. The reconstruction
-terms, which refining shares, are `artvae.ops.reconstruction`.
+"""Training losses: the style-swap terms and a patch discriminator (the pixel, structural and
+spectral reconstruction terms, which refining shares, are in `artvae.ops.reconstruction`).
 
-A swapped decode D(s_A, w_B) of two different textures has no pixel target; it is judged by its
-multi-scale patch distribution against B's (a sliced Wasserstein distance over random patch
-projections, Heitz et al. 2021, on pixels instead of VGG features) and by cycles through the
-encoder: its style must encode back to w_B and its structure back to s_A. No pretrained
-perceptual network can be downloaded here, so besides the reconstruction terms' spectrum and
-detail, crispness comes from a small patch discriminator with the hinge loss, after a warm-up.
+No pretrained perceptual network can be downloaded here, so crispness comes from two sources that
+need none: a Fourier-amplitude term (blur shows up as missing high-frequency energy, which an
+average pixel loss does not punish) and, after a warm-up, a small patch discriminator with the
+hinge loss. A swapped decode D(s_A, w_B) of two different textures has no pixel target; it is
+judged by its multi-scale patch distribution against B's (a sliced Wasserstein distance over
+random patch projections, Heitz et al. 2021, on pixels instead of VGG features) and by cycles
+through the encoder: its style must encode back to w_B and its structure back to s_A.
 Images are (B, 3, H, W) in [-1, 1].
 """
 
