@@ -3,10 +3,13 @@ manifest."""
 
 import io
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
 from artvae.train.data import (
@@ -329,3 +332,10 @@ def test_pack_makes_a_smaller_corpus_that_trains_the_same_way(corpus, tmp_path):
     assert all(e["file"].endswith(".webp") for e in packed)
     images = load_split(tmp_path / "pack", "train", max_side=512)
     assert max(max(x.shape[1:]) for x in images) <= 64
+
+
+def test_the_corpus_commands_keep_their_address_python_m_artvae_data():
+    run = subprocess.run([sys.executable, "-m", "artvae.data", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "{build,pack}" in run.stdout and "python -m artvae.data" in run.stdout
