@@ -6,12 +6,12 @@
     morph = engine.blend_frames("a.png", "b.png", steps=8)
 """
 
-from .config import ModelConfig
-from .engine import Engine
-from .hub import BUNDLED_WEIGHTS, WeightsError, load_model
-from .images import ImageError, load_image, read_recipe, save_png
-from .latent import Code, blend, mix, resize, sample
-from .model import ArtVAE
+from .model.autoencoder import ArtVAE
+from .model.config import ModelConfig
+from .model.hub import BUNDLED_WEIGHTS, WeightsError, load_model
+from .ops.images import ImageError, load_image, read_recipe, save_png
+from .ops.latent import Code, blend, mix, resize, sample
+from .serve.engine import Engine
 
 __all__ = [
     "BUNDLED_WEIGHTS",

@@ -21,8 +21,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -33,17 +33,17 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import run
-    from .engine import Engine
+    from .measure.bench import run
+    from .serve.engine import Engine
 
     if args.load:
-        from .loadtest import main as load
+        from .measure.loadtest import main as load
 
         load(args.clients, args.requests, args.max_seconds, args.app_args,
              args.session_per_call)
         return
     if args.browser:
-        from . import browser_bench
+        from .measure import browser_bench
 
         app_args = [a for flag, value in (("--weights", args.weights), ("--device", args.device))
                     if value for a in (flag, value)]
@@ -52,14 +52,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.http:
         import json
 
-        from .bench import bench_http
+        from .measure.bench import bench_http
 
         print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
         return
     if args.canvas:
         import json
 
-        from .bench import bench_canvas
+        from .measure.bench import bench_canvas
 
         engine = Engine(args.weights, args.device)
         for side in sorted(args.canvas):
@@ -70,17 +70,17 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .evaluate import run
+    from .measure.evaluate import run
+    from .serve.engine import Engine
 
     run(Engine(args.weights, args.device).model, args.data, args.card,
         refine_steps=args.refine, only=args.only)
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .evaluate import load_eval_images
-    from .swaps import grid_from_folder
+    from .measure.evaluate import load_eval_images
+    from .measure.swaps import grid_from_folder
+    from .serve.engine import Engine
 
     images = load_eval_images(args.data) if args.group is None else _group_images(args)
     print(grid_from_folder(Engine(args.weights, args.device).model, images, args.out,
@@ -88,7 +88,7 @@ def cmd_grid(args: argparse.Namespace) -> None:
 
 
 def _group_images(args: argparse.Namespace) -> list:
-    from .data import load_split
+    from .train.data import load_split
 
     return load_split(args.data, "val", max_side=512, group=args.group)
 
@@ -96,7 +96,7 @@ def _group_images(args: argparse.Namespace) -> list:
 def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from .train import TrainConfig, train, with_overrides
+    from .train.autoencoder import TrainConfig, train, with_overrides
 
     cfg = with_overrides(
         TrainConfig.preset(args.preset),
@@ -131,9 +131,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
-    from .hub import BUNDLED_WEIGHTS
-    from .train import with_overrides
-    from .train_prior import PriorTrainConfig, train_prior
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.autoencoder import with_overrides
+    from .train.prior import PriorTrainConfig, train_prior
 
     cfg = with_overrides(PriorTrainConfig.preset(args.preset), steps=args.steps, width=args.width,
                          batch=args.batch, lr=args.lr, seed=args.seed)
@@ -142,8 +142,8 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
 
 def cmd_train_corrector(args: argparse.Namespace) -> None:
-    from .train import with_overrides
-    from .train_corrector import CorrectorTrainConfig, train_corrector
+    from .train.autoencoder import with_overrides
+    from .train.corrector import CorrectorTrainConfig, train_corrector
 
     cfg = with_overrides(CorrectorTrainConfig.preset(args.preset), steps=args.steps,
                          width=args.width, batch=args.batch, lr=args.lr, seed=args.seed,
@@ -154,26 +154,20 @@ def cmd_train_corrector(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .export import export
-    from .hub import BUNDLED_WEIGHTS
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.export import export
 
     export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device, args.weights)
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
-    from .hub import BUNDLED_WEIGHTS, publish
+    from .model.hub import BUNDLED_WEIGHTS, publish
 
     print(publish(args.weights or BUNDLED_WEIGHTS, args.repo_id, private=args.private))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m artvae",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_model_commands(commands) -> None:
+    """reconstruct: the model on your images."""
     p = commands.add_parser("reconstruct", help="encode and decode images")
     p.add_argument("images", nargs="+")
     p.add_argument("--out", type=Path, required=True, help="folder for <name>.png")
@@ -186,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_reconstruct)
 
+
+def add_bench_command(commands) -> None:
+    """bench: latency, or the app under load, over HTTP or in a browser."""
     p = commands.add_parser("bench", help="median encode/decode latency, batch 1")
     p.add_argument("--json", action="store_true", help="only the JSON line")
     p.add_argument("--repeats", type=int, default=20)
@@ -219,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_bench)
 
+
+def add_measure_commands(commands) -> None:
+    """evaluate and grid: quality on held-out images, style swaps."""
     p = commands.add_parser("evaluate", help="quality on held-out textures, with baselines")
     p.add_argument("--data", type=Path, required=True, help="corpus folder (or any images)")
     p.add_argument("--card", type=Path, help="also write the table into this model card")
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_grid)
 
+
+def add_train_command(commands) -> None:
+    """train: the autoencoder."""
     p = commands.add_parser("train", help="train (or resume) a model")
     p.add_argument("--data", type=Path, default=Path("data/corpus"))
     p.add_argument(
@@ -302,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.set_defaults(run=cmd_train)
 
+
+def add_part_training_commands(commands) -> None:
+    """train-prior and train-corrector: the parts trained after the autoencoder, it frozen."""
     p = commands.add_parser(
         "train-prior", help="train (or resume) the learned prior over structure maps")
     p.add_argument("--data", type=Path, default=Path("data/corpus"))
@@ -348,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.set_defaults(run=cmd_train_corrector)
 
+
+def add_weights_commands(commands) -> None:
+    """export and publish: a run's weights to a checkpoint folder, a folder to the Hub."""
     p = commands.add_parser("export", help="a run's EMA weights -> a save_pretrained folder")
     p.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     p.add_argument("--weights", type=Path,
@@ -368,13 +377,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, help="folder to push (default: the bundled one)")
     p.set_defaults(run=cmd_publish)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command: one builder per command group."""
+    parser = argparse.ArgumentParser(
+        prog="python -m artvae",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (add_model_commands, add_bench_command, add_measure_commands, add_train_command,
+                add_part_training_commands, add_weights_commands):
+        add(commands)
     cli.add_commands(commands, add_model_options)
     cli.add_studio_commands(commands, add_model_options)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .hub import WeightsError
+    from .model.hub import WeightsError
 
     args = build_parser().parse_args(argv)
     try:

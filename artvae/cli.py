@@ -11,13 +11,13 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from .generate import VARIATION_STRENGTH
-from .latent import BLEND_MODES
+from .ops.generate import VARIATION_STRENGTH
+from .ops.latent import BLEND_MODES
 
 
 def cmd_blend(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -28,8 +28,8 @@ def cmd_blend(args: argparse.Namespace) -> None:
 
 
 def cmd_mix(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     if len(args.mix_weights) != len(args.images):
         raise ValueError(
@@ -43,8 +43,8 @@ def cmd_mix(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     image = engine.sample(
@@ -68,8 +68,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_variations(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -82,8 +82,8 @@ def cmd_variations(args: argparse.Namespace) -> None:
 
 
 def cmd_expand(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
+    from .ops.images import save_png
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     image = engine.expand(args.image, (args.size, args.size), args.seed,
@@ -94,8 +94,8 @@ def cmd_expand(args: argparse.Namespace) -> None:
 
 
 def cmd_sheet(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .samples import sample_sheet
+    from .measure.samples import sample_sheet
+    from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
     seeds = list(range(args.seed, args.seed + args.count))
@@ -180,9 +180,9 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
 
 
 def cmd_paint(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
-    from .paint import paint
+    from .ops.images import save_png
+    from .serve.engine import Engine
+    from .serve.playground import paint
 
     engine = Engine(args.weights, args.device)
     result = paint(engine, args.mask, args.textures, args.layout, args.softness, args.size,
@@ -191,9 +191,9 @@ def cmd_paint(args: argparse.Namespace) -> None:
 
 
 def cmd_palette(args: argparse.Namespace) -> None:
-    from .engine import Engine
-    from .images import save_png
-    from .palette import palette
+    from .ops.images import save_png
+    from .serve.engine import Engine
+    from .serve.playground import palette
 
     engine = Engine(args.weights, args.device)
     result, cells, _ = palette(engine, args.corners, args.rows, args.cols, args.cell,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artvae.data import build, folder_candidates
+from artvae.train.data import build, folder_candidates
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "checkpoints" / "artvae-textures" / "model.safetensors"
@@ -73,8 +73,8 @@ def _wait_for_url(proc: subprocess.Popen) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
-    from artvae.config import ModelConfig
-    from artvae.model import ArtVAE
+    from artvae.model.autoencoder import ArtVAE
+    from artvae.model.config import ModelConfig
 
     folder = tmp_path_factory.mktemp("weights") / "tiny"
     ArtVAE(ModelConfig.tiny()).save_pretrained(folder)
@@ -88,8 +88,8 @@ def tiny_prior_weights(tmp_path_factory) -> Path:
 
     import torch
 
-    from artvae.config import ModelConfig
-    from artvae.model import ArtVAE
+    from artvae.model.autoencoder import ArtVAE
+    from artvae.model.config import ModelConfig
 
     folder = tmp_path_factory.mktemp("weights") / "tiny_prior"
     torch.manual_seed(0)

@@ -14,10 +14,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from artvae.images import image_digest, image_to_tensor, load_image, read_recipe
-from artvae.metrics import psnr
-from artvae.playground import export_morph, morph
-from artvae.restore import restore_settings, restored_controls
+from artvae.ops.images import image_digest, image_to_tensor, load_image, read_recipe
+from artvae.ops.metrics import psnr
+from artvae.serve.files import export_morph
+from artvae.serve.playground import morph
+from artvae.serve.restore import restore_settings, restored_controls
 
 BRICKS, WOOD = ROOT / "examples" / "bricks.png", ROOT / "examples" / "wood.png"
 
@@ -133,7 +134,7 @@ def test_concurrent_callers_are_all_answered(app_url):
 
 
 def test_blend_over_plain_http_as_the_bench_measures_it(app_url):
-    from artvae.bench import bench_http
+    from artvae.measure.bench import bench_http
 
     result = bench_http(app_url, str(BRICKS), str(WOOD), repeats=2)
     assert result["blend_http_ms_median"] > 0 and result["blend_gradio_client_ms_median"] > 0

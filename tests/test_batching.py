@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from artvae.batching import ModelWorkers
-from artvae.config import ModelConfig
-from artvae.engine import Engine
-from artvae.latent import Code
-from artvae.loadtest import ROOT
-from artvae.model import ArtVAE
+from artvae.measure.loadtest import ROOT
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.ops.latent import Code
+from artvae.serve.batching import ModelWorkers
+from artvae.serve.engine import Engine
 
 
 def codes(n: int, seed: int = 0) -> list[Code]:
@@ -84,7 +84,7 @@ def test_no_workers_runs_calls_inline_in_the_callers_thread():
 
 
 def test_bench_canvas_times_a_tileable_blend_and_reports_peak_memory():
-    from artvae.bench import bench_canvas
+    from artvae.measure.bench import bench_canvas
 
     engine = Engine(model=ArtVAE(ModelConfig.tiny()), device="cpu")
     result = bench_canvas(engine, 64, repeats=1)
@@ -96,7 +96,7 @@ def test_load_benchmark_mixes_endpoints_with_fresh_parameters():
     import itertools
     import random
 
-    from artvae.loadtest import _quantile, _requests
+    from artvae.measure.loadtest import _quantile, _requests
 
     files = [{"path": str(i)} for i in range(4)]
     calls = list(itertools.islice(_requests(files, itertools.count(), random.Random(0)), 400))
@@ -115,8 +115,8 @@ def test_load_benchmark_sends_every_parameter_of_each_endpoint():
     import itertools
     import random
 
-    from artvae.loadtest import _requests
-    from artvae.webapi import endpoints
+    from artvae.measure.loadtest import _requests
+    from artvae.serve.webapi import endpoints
 
     signatures = {fn.__name__: inspect.signature(fn) for fn in endpoints(None, None)}
     files = [{"path": str(i)} for i in range(4)]
@@ -127,7 +127,7 @@ def test_load_benchmark_sends_every_parameter_of_each_endpoint():
 def test_http_calls_share_a_session_when_given_one():
     """A load client keeps one Gradio session (`session_hash`), as a page does; without one
     the server opens a session per call."""
-    from artvae.bench import call_over_http
+    from artvae.measure.bench import call_over_http
 
     class Recorder:
         """Just enough of httpx.Client: records each post's body, answers with a result."""
@@ -195,7 +195,7 @@ time.sleep(600)
 BENCH = """
 import sys, tempfile
 from pathlib import Path
-from artvae.loadtest import serving
+from artvae.measure.loadtest import serving
 with tempfile.TemporaryDirectory() as scratch, \\
         serving([], Path(scratch), program=(sys.argv[1],)) as (proc, url):
     print(proc.pid, flush=True)
@@ -233,7 +233,7 @@ def test_a_benchmark_that_is_stopped_stops_the_app_it_started(tmp_path, how):
 
 
 def test_default_workers_one_per_request_in_flight_up_to_the_cores(monkeypatch):
-    import artvae.batching as batching
+    import artvae.serve.batching as batching
 
     monkeypatch.setattr(batching, "available_cores", lambda: 2)
     cpu = torch.device("cpu")

@@ -1,6 +1,6 @@
 """The app in a real headless browser (Debian's chromium driven by Playwright): each tab is used
 as a person would, and a screenshot of it is saved in test-artifacts/ (a phone-width one too).
-Result views carry their settings in data attributes (`artvae.live.view`): the tests wait for
+Result views carry their settings in data attributes (`artvae.serve.live.view`): the tests wait for
 the settings they expect rather than for any change.
 
 Skipped, with the reason, where chromium or playwright is missing, unless

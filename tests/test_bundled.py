@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from artvae.engine import Engine
-from artvae.hub import BUNDLED_WEIGHTS, load_model
-from artvae.images import image_to_tensor, load_image
-from artvae.metrics import psnr
+from artvae.model.hub import BUNDLED_WEIGHTS, load_model
+from artvae.ops.images import image_to_tensor, load_image
+from artvae.ops.metrics import psnr
+from artvae.serve.engine import Engine
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -42,7 +42,7 @@ def test_bundled_checkpoint_reconstructs_an_example(engine, name):
 
 
 def test_random_weights_score_far_below_the_floor():
-    from artvae.model import ArtVAE
+    from artvae.model.autoencoder import ArtVAE
 
     torch.manual_seed(0)
     random_engine = Engine(model=ArtVAE(load_model(None).config), device="cpu")
@@ -56,7 +56,7 @@ def test_random_weights_score_far_below_the_floor():
 def test_bundled_style_swap_moves_the_colour_to_the_style_source(engine, layout, style):
     """A's layout in B's style (Mix, weights 0/1, layout from A) must take on B's colours: the
     weights before the style-space work kept A's (colour transfer ~0.06)."""
-    from artvae.metrics import colour_transfer
+    from artvae.ops.metrics import colour_transfer
 
     a, b = load_image(EXAMPLES / layout), load_image(EXAMPLES / style)
     swapped = image_to_tensor(engine.mix([a, b], [0.0, 1.0], structure_from=0))
@@ -69,7 +69,7 @@ def test_bundled_style_swap_moves_the_colour_to_the_style_source(engine, layout,
 def test_refining_an_encode_brings_the_bundled_reconstruction_closer(engine):
     """Encode's Refine switch on the shipped weights: a few steps gain PSNR (about 1-5 dB on
     the examples; random weights give no such guarantee, so this is checked here)."""
-    from artvae import playground as pg
+    from artvae.serve import playground as pg
 
     image = load_image(EXAMPLES / "bricks.png")
     plain, refined = pg.encode(engine, image), pg.encode(engine, image, refine=3)
@@ -79,7 +79,7 @@ def test_refining_an_encode_brings_the_bundled_reconstruction_closer(engine):
 def test_the_bundled_corrector_brings_reconstructions_closer_than_the_encoder_alone():
     """The shipped corrector was trained: its codes decode closer to the examples (outside the
     corpus) than the encoder's own (a corrector of zeros, or wired to nothing, changes none)."""
-    from artvae.model import ArtVAE
+    from artvae.model.autoencoder import ArtVAE
 
     model = load_model(None).eval()
     assert model.corrector is not None
@@ -98,7 +98,7 @@ def test_the_bundled_corrector_second_pass_sharpens_what_the_first_left():
     0.935 when it was bundled), at no loss of PSNR."""
     from dataclasses import replace
 
-    from artvae.metrics import sharpness
+    from artvae.ops.metrics import sharpness
 
     model = load_model(None).eval()
     assert model.config.corrector_passes == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artvae.evaluate import CARD_END, CARD_START, card_table, evaluate, write_card
+from artvae.measure.evaluate import CARD_END, CARD_START, card_table, evaluate, write_card
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,9 +126,9 @@ def test_evaluate_reports_model_baselines_and_blends(images, tiny_weights):
 def test_evaluate_refine_scores_the_refined_codes_beside_the_encoders(images):
     import torch
 
-    from artvae.config import ModelConfig
-    from artvae.data import load_uint8
-    from artvae.model import ArtVAE
+    from artvae.model.autoencoder import ArtVAE
+    from artvae.model.config import ModelConfig
+    from artvae.train.data import load_uint8
 
     torch.manual_seed(0)
     model = ArtVAE(ModelConfig.tiny()).eval()

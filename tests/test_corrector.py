@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import torch
 
-from artvae.config import ModelConfig
-from artvae.model import ArtVAE
-from artvae.train import TextureCrops
-from artvae.train_corrector import (
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.train.autoencoder import TextureCrops
+from artvae.train.corrector import (
     CorrectorTrainConfig,
     corrector_loss,
     train_corrector,

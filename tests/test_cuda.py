@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from artvae import tiled
-from artvae.engine import Engine
-from artvae.images import load_image
-from artvae.model import ArtVAE
-from artvae.train import TrainConfig, train
-from artvae.train_prior import PriorTrainConfig, train_prior
+from artvae.model.autoencoder import ArtVAE
+from artvae.ops import tiled
+from artvae.ops.images import load_image
+from artvae.serve.engine import Engine
+from artvae.train.autoencoder import TrainConfig, train
+from artvae.train.prior import PriorTrainConfig, train_prior
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -69,7 +69,7 @@ def test_training_and_prior_training_run_on_cuda(corpus, tmp_path):
     state = torch.load(tmp_path / "run/last.pt", weights_only=True)
     assert state["step"] == cfg.steps
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-    from artvae.export import export
+    from artvae.train.export import export
     export(tmp_path / "run", tmp_path / "vae", corpus, device="cuda")
     out = train_prior(str(tmp_path / "vae"), corpus, tmp_path / "prior", tmp_path / "both",
                       PriorTrainConfig.preset("tiny"), device="cuda")

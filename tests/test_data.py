@@ -3,13 +3,16 @@ manifest."""
 
 import io
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from artvae.data import (
+from artvae.train.data import (
     build,
     largest_rectangle,
     load_split,
@@ -18,7 +21,7 @@ from artvae.data import (
     split_groups,
     split_of,
 )
-from artvae.sources import (
+from artvae.train.sources import (
     copyright_stanzas,
     debian_candidates,
     folder_candidates,
@@ -308,7 +311,7 @@ def test_split_is_fixed_by_name_with_a_larger_share_of_art():
 def test_centre_crops_have_the_asked_side_whatever_the_input():
     import torch
 
-    from artvae.data import centre_crops
+    from artvae.train.data import centre_crops
 
     images = [
         torch.zeros(3, 161, 161, dtype=torch.uint8),
@@ -319,7 +322,7 @@ def test_centre_crops_have_the_asked_side_whatever_the_input():
 
 
 def test_pack_makes_a_smaller_corpus_that_trains_the_same_way(corpus, tmp_path):
-    from artvae.data import load_split, main, read_manifest
+    from artvae.train.data import load_split, main, read_manifest
 
     main(["pack", "--data", str(corpus), "--out", str(tmp_path / "pack"), "--max-side", "64"])
     packed = read_manifest(tmp_path / "pack")
@@ -329,3 +332,10 @@ def test_pack_makes_a_smaller_corpus_that_trains_the_same_way(corpus, tmp_path):
     assert all(e["file"].endswith(".webp") for e in packed)
     images = load_split(tmp_path / "pack", "train", max_side=512)
     assert max(max(x.shape[1:]) for x in images) <= 64
+
+
+def test_the_corpus_commands_keep_their_address_python_m_artvae_data():
+    run = subprocess.run([sys.executable, "-m", "artvae.data", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "{build,pack}" in run.stdout and "python -m artvae.data" in run.stdout

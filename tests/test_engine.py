@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from artvae.config import ModelConfig
-from artvae.engine import Engine
-from artvae.images import ImageError
-from artvae.model import ArtVAE
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.ops.images import ImageError
+from artvae.serve.engine import Engine
 
 
 @pytest.fixture
@@ -37,11 +37,11 @@ def test_a_file_met_before_is_not_decoded_again_unless_it_changed(engine, tmp_pa
                                                                    monkeypatch):
     import os
 
-    import artvae.engine
+    import artvae.serve.engine
 
     loads = []
-    real = artvae.engine.load_image
-    monkeypatch.setattr(artvae.engine, "load_image",
+    real = artvae.serve.engine.load_image
+    monkeypatch.setattr(artvae.serve.engine, "load_image",
                         lambda *a, **k: loads.append(a) or real(*a, **k))
     path = tmp_path / "texture.png"
     noise(0).save(path)
@@ -136,7 +136,7 @@ def test_variations_and_expand_keep_sizes_and_seeds(prior_engine):
 
 
 def test_larger_canvas_is_quilted_not_a_mirrored_or_tiled_repeat(prior_engine, engine):
-    from artvae.generate import expanded
+    from artvae.ops.generate import expanded
 
     for eng in (engine, prior_engine):
         code = eng.encode(noise(0, (64, 64)))  # an 8 x 8 structure map
@@ -182,7 +182,7 @@ def test_engine_runs_every_operation_under_cpu_bf16_autocast():
 
 
 def test_cpu_precision_is_float32_unless_bf16_is_native(monkeypatch):
-    from artvae import device
+    from artvae.model import device
 
     monkeypatch.delenv("ARTVAE_PRECISION", raising=False)
     cpu = torch.device("cpu")
@@ -198,8 +198,8 @@ def test_cpu_precision_is_float32_unless_bf16_is_native(monkeypatch):
 
 
 def test_refined_codes_reconstruct_closer_and_stay_normalised(engine):
-    from artvae.model import ArtVAE
-    from artvae.refine import refine, refine_loss
+    from artvae.model.autoencoder import ArtVAE
+    from artvae.ops.refine import refine, refine_loss
 
     image = noise(3, size=(32, 32))
     x = ArtVAE.to_model_range(torch.from_numpy(np.array(image)).permute(2, 0, 1)[None] / 255.0)
@@ -219,7 +219,7 @@ def test_refined_codes_reconstruct_closer_and_stay_normalised(engine):
 
 
 def test_refine_uploads_refines_each_new_small_image_once():
-    from artvae.refine import refine_loss
+    from artvae.ops.refine import refine_loss
 
     torch.manual_seed(0)
     model = ArtVAE(ModelConfig.tiny())
@@ -234,7 +234,7 @@ def test_refine_uploads_refines_each_new_small_image_once():
 
     assert loss(refining.encode(image)) < loss(plain.encode(image)) - 1e-3
     assert refining.encode(image) is refining.encode(image)  # refined once, then cached
-    from artvae import playground as pg
+    from artvae.serve import playground as pg
 
     encoded = pg.encode(refining, image)  # the Encode tab: its recipe says the code is refined
     assert encoded.recipe["refine"] == 5

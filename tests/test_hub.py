@@ -23,10 +23,10 @@ import torch
 from huggingface_hub import constants
 from safetensors.torch import load_file, save_file
 
-from artvae import hub
-from artvae.config import ModelConfig
-from artvae.hub import WeightsError, describe_weights, load_model, parse_weights_spec, publish
-from artvae.model import ArtVAE
+from artvae.model import hub
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.model.hub import WeightsError, describe_weights, load_model, parse_weights_spec, publish
 from tests.hub_standin import HubStandIn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def run_fresh_python(spec: str, out: Path, env: dict[str, str]) -> str:
     script = (
         "import sys\n"
         "from safetensors.torch import save_file\n"
-        "from artvae.hub import describe_weights, load_model\n"
+        "from artvae.model.hub import describe_weights, load_model\n"
         "spec = sys.argv[1] or None\n"
         "save_file(load_model(spec).state_dict(), sys.argv[2])\n"
         "print(describe_weights(spec))\n"

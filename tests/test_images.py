@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artvae.images import (
+from artvae.ops.images import (
     MAX_DECLARED_PIXELS,
     RECIPE_KEY,
     ImageError,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from artvae.latent import Code, blend, mix, quilt, resize, sample, spatial_ramp
+from artvae.ops.latent import Code, blend, mix, quilt, resize, sample, spatial_ramp
 
 
 def make_code(seed: int, size=(4, 6)) -> Code:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from artvae.engine import Engine
-from artvae.images import image_to_tensor, load_image
-from artvae.lattice import pair_indices
-from artvae.losses import lattice_loss
-from artvae.metrics import grid_share, lattice_score
+from artvae.measure.lattice import pair_indices
+from artvae.ops.images import image_to_tensor, load_image
+from artvae.ops.metrics import grid_share, lattice_score
+from artvae.serve.engine import Engine
+from artvae.train.losses import lattice_loss
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -1,4 +1,4 @@
-"""The page's live results (`artvae.live`): previews made once per settings, and the pace that
+"""The page's live results (`artvae.serve.live`): previews made once per settings, and the pace that
 picks how small a moving slider's frames are; and the latent and sampling pieces they use."""
 
 import threading
@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from artvae import latent
-from artvae.engine import Engine
-from artvae.live import FRAME_BUDGET_S, Renders, jpeg_url, view
-from artvae.playground import Result
+from artvae.ops import latent
+from artvae.serve.engine import Engine
+from artvae.serve.live import FRAME_BUDGET_S, Renders, jpeg_url, view
+from artvae.serve.playground import Result
 
 
 def result(side: int = 16, **settings) -> Result:
@@ -85,7 +85,7 @@ def test_shrink_keeps_the_layout_spread_and_divides_the_size():
 
 
 def test_sample_offsets_move_the_style_and_keep_the_layout(tiny_weights):
-    from artvae import generate
+    from artvae.ops import generate
 
     model = Engine(str(tiny_weights), "cpu").model
     k, d = model.style_basis.shape  # untrained weights: give them directions to move along

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from artvae.metrics import (
+from artvae.ops.metrics import (
     bicubic_baseline,
     blend_measures,
     crossfade,
@@ -146,7 +146,7 @@ def test_crossfade_of_unrelated_textures_ghosts_but_moves_evenly():
 
 
 def test_patch_copy_scores_find_a_moved_piece_of_a_source_and_not_new_grain():
-    from artvae.metrics import patch_copy_scores
+    from artvae.ops.metrics import patch_copy_scores
 
     g = torch.Generator().manual_seed(0)
     sources = F.avg_pool2d(torch.rand(4, 3, 128, 128, generator=g), 5, 1, 2)

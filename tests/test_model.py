@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from artvae.config import ModelConfig
-from artvae.model import ArtVAE, DiagonalGaussian
+from artvae.model.autoencoder import ArtVAE, DiagonalGaussian
+from artvae.model.config import ModelConfig
 
 
 @pytest.fixture

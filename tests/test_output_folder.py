@@ -1,6 +1,6 @@
 """Result folders: time buckets, old ones deleted whole, no scan per request."""
 
-from artvae.playground import OutputFolder
+from artvae.serve.files import OutputFolder
 
 
 class Clock:

@@ -11,8 +11,9 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from artvae import paint
-from artvae.engine import Engine
+from artvae.ops import paint
+from artvae.serve import playground as pg
+from artvae.serve.engine import Engine
 
 EXAMPLES = ROOT / "examples"
 
@@ -101,7 +102,7 @@ def test_painted_style_is_each_texture_style_inside_its_region():
 def test_paint_makes_the_asked_size_and_recipe(tiny_engine):
     mask = paint.example_mask("quarters", 64, 4)
     textures = [EXAMPLES / f"{n}.png" for n in ("bricks", "cells", "marble", "wood")]
-    result = paint.paint(tiny_engine, mask, textures, softness=0.2, size=96, tileable=True)
+    result = pg.paint(tiny_engine, mask, textures, softness=0.2, size=96, tileable=True)
     assert result.image.size == (96, 96)
     r = result.recipe
     assert (r["op"], r["textures"], r["softness"], r["size"], r["tileable"]) == (
@@ -112,20 +113,20 @@ def test_paint_makes_the_asked_size_and_recipe(tiny_engine):
 def test_paint_keeps_the_mask_size_by_default_and_takes_any_layout(tiny_engine):
     mask = paint.example_mask("halves", 48, 2).resize((80, 48))
     textures = [EXAMPLES / "bricks.png", EXAMPLES / "cells.png"]
-    assert paint.paint(tiny_engine, mask, textures).image.size == (80, 48)
-    seeded = paint.paint(tiny_engine, mask, textures, seed=3)
-    again = paint.paint(tiny_engine, mask, textures, seed=3)
+    assert pg.paint(tiny_engine, mask, textures).image.size == (80, 48)
+    seeded = pg.paint(tiny_engine, mask, textures, seed=3)
+    again = pg.paint(tiny_engine, mask, textures, seed=3)
     assert np.array_equal(np.asarray(seeded.image), np.asarray(again.image))
-    laid = paint.paint(tiny_engine, mask, textures, layout=EXAMPLES / "wood.png", size=64)
+    laid = pg.paint(tiny_engine, mask, textures, layout=EXAMPLES / "wood.png", size=64)
     assert laid.image.size == (64, 64) and laid.recipe["layout"] is True
 
 
 def test_paint_checks_its_values(tiny_engine):
     mask = paint.example_mask("halves", 32, 2)
     with pytest.raises(ValueError, match="softness"):
-        paint.paint(tiny_engine, mask, [EXAMPLES / "bricks.png"] * 2, softness=2)
+        pg.paint(tiny_engine, mask, [EXAMPLES / "bricks.png"] * 2, softness=2)
     with pytest.raises(ValueError, match="1 to 4 images"):
-        paint.paint(tiny_engine, mask, [EXAMPLES / "bricks.png"] * 5)
+        pg.paint(tiny_engine, mask, [EXAMPLES / "bricks.png"] * 5)
 
 
 def test_example_masks_use_the_first_colours():
@@ -139,8 +140,8 @@ def test_bundled_two_colour_mask_gives_each_half_its_style_colours():
     mean colour is near its texture's reconstruction and far from the other's."""
     engine = Engine(device="cpu")
     bricks, cells = EXAMPLES / "bricks.png", EXAMPLES / "cells.png"
-    painted = paint.paint(engine, paint.example_mask("halves", 256, 2), [bricks, cells],
-                          softness=0.1, size=256)
+    painted = pg.paint(engine, paint.example_mask("halves", 256, 2), [bricks, cells],
+                       softness=0.1, size=256)
     out = np.asarray(painted.image, dtype=np.float64)
     left, right = out[:, :96].mean((0, 1)), out[:, 160:].mean((0, 1))  # away from the border
     own = [np.asarray(engine.reconstruct(p), dtype=np.float64).mean((0, 1)) for p in (bricks,

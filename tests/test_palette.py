@@ -7,8 +7,9 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from artvae import palette
-from artvae.engine import Engine
+from artvae.ops import palette
+from artvae.serve import playground as pg
+from artvae.serve.engine import Engine
 
 EXAMPLES = ROOT / "examples"
 CORNERS = [EXAMPLES / f"{n}.png" for n in ("bricks", "cells", "marble", "wood")]
@@ -48,7 +49,7 @@ def test_palette_corners_equal_the_corner_reconstructions(tiny_engine, small_cor
     spread-keeping average both return their one input, up to float32 rounding, ~1e-6), so a
     corner cell differs from the texture's own reconstruction by at most the rounding to 8
     bits: one level, at a few pixels."""
-    _, cells, _ = palette.palette(tiny_engine, small_corners, rows=3, cols=4, cell=64)
+    _, cells, _ = pg.palette(tiny_engine, small_corners, rows=3, cols=4, cell=64)
     for index, path in zip((0, 3, 8, 11), small_corners, strict=True):
         own = np.asarray(tiny_engine.reconstruct(path), dtype=np.int16)
         cell = np.asarray(cells[index], dtype=np.int16)
@@ -57,14 +58,14 @@ def test_palette_corners_equal_the_corner_reconstructions(tiny_engine, small_cor
 
 
 def test_a_palette_cell_is_the_mix_of_the_corners_with_its_weights(tiny_engine, small_corners):
-    _, cells, weights = palette.palette(tiny_engine, small_corners, rows=2, cols=3, cell=64)
+    _, cells, weights = pg.palette(tiny_engine, small_corners, rows=2, cols=3, cell=64)
     mixed = tiny_engine.mix(small_corners, weights[1], structure_from=None, size=(64, 64))
     assert np.abs(np.asarray(mixed, np.int16) - np.asarray(cells[1], np.int16)).max() <= 1
 
 
 def test_palette_sheet_holds_every_cell(tiny_engine):
-    result, cells, weights = palette.palette(tiny_engine, CORNERS, rows=2, cols=3, cell=32,
-                                             tileable=True)
+    result, cells, weights = pg.palette(tiny_engine, CORNERS, rows=2, cols=3, cell=32,
+                                        tileable=True)
     assert len(cells) == len(weights) == 6 and cells[0].size == (32, 32)
     gap = palette.GAP
     assert result.image.size == (3 * 32 + 2 * gap, 2 * 32 + gap)
@@ -78,11 +79,11 @@ def test_palette_sheet_holds_every_cell(tiny_engine):
 
 def test_palette_checks_its_values(tiny_engine):
     with pytest.raises(ValueError, match="four corner images"):
-        palette.palette(tiny_engine, CORNERS[:3])
+        pg.palette(tiny_engine, CORNERS[:3])
     with pytest.raises(ValueError, match="rows"):
-        palette.palette(tiny_engine, CORNERS, rows=1)
+        pg.palette(tiny_engine, CORNERS, rows=1)
     with pytest.raises(ValueError, match="fewer or smaller cells"):
-        palette.palette(tiny_engine, CORNERS, rows=8, cols=8, cell=512)
+        pg.palette(tiny_engine, CORNERS, rows=8, cols=8, cell=512)
 
 
 def test_caption_gives_the_weights_in_per_cent_in_reading_order():

@@ -3,16 +3,16 @@
 import pytest
 import torch
 
-from artvae.config import ModelConfig
-from artvae.model import ArtVAE
-from artvae.prior import (
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.model.prior import (
     STYLE_REACH,
     StructurePrior,
     flow_matching_loss,
     sample_structure,
     vary_structure,
 )
-from artvae.train_prior import PriorTrainConfig, train_prior
+from artvae.train.prior import PriorTrainConfig, train_prior
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_samples_wrap_around_seamlessly(prior):
     assert across <= 1.5 * inside
     # and a shifted start gives the shifted sample: no position on the canvas is special
     noise = torch.randn(1, 4, 16, 24, generator=torch.Generator().manual_seed(3))
-    from artvae.prior import integrate
+    from artvae.model.prior import integrate
 
     style = torch.randn(1, 8)
     shifted = integrate(prior, noise.roll(8, dims=-1), style)

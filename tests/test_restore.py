@@ -12,10 +12,11 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from artvae import paint, palette
-from artvae.engine import MAX_SIDE, Engine
-from artvae.images import image_digest, load_image, read_recipe, save_png
-from artvae.restore import restore_settings, restored_controls
+from artvae.ops import paint
+from artvae.ops.images import image_digest, load_image, read_recipe, save_png
+from artvae.serve import playground as pg
+from artvae.serve.engine import MAX_SIDE, Engine
+from artvae.serve.restore import restore_settings, restored_controls
 
 EXAMPLES = {p.stem: str(p) for p in sorted((ROOT / "examples").glob("*.png"))}
 KNOWN = {image_digest(load_image(p, max_side=MAX_SIDE)): p for p in EXAMPLES.values()}
@@ -40,8 +41,8 @@ def controls_of(recipe: dict, known=KNOWN, weights="w") -> dict:
 def test_a_paint_png_restores_its_mask_textures_and_settings(tiny_engine, tmp_path):
     mask = paint.example_mask("quarters", 64, 3)
     textures = [EXAMPLES[n] for n in ("bricks", "cells", "marble")]
-    made = paint.paint(tiny_engine, mask, textures, softness=0.4, size=320, tileable=True,
-                       seed=3)
+    made = pg.paint(tiny_engine, mask, textures, softness=0.4, size=320, tileable=True,
+                    seed=3)
     c = controls_of(dropped(made, tmp_path), weights=tiny_engine.weights)
     assert (c["tab"], c["size"], c["tileable"]) == ("paint", 320, True)
     p = c["paint"]
@@ -55,27 +56,27 @@ def test_a_paint_png_restores_its_mask_textures_and_settings(tiny_engine, tmp_pa
 def test_restored_paint_settings_remake_the_painting(tiny_engine, tmp_path):
     """What Restore gives back is all the painting needs: the same pixels again."""
     mask = paint.example_mask("disc", 48, 2)
-    made = paint.paint(tiny_engine, mask, [EXAMPLES["wood"], EXAMPLES["woven"]], softness=0.7,
-                       size=64, layout=EXAMPLES["stripes"])
+    made = pg.paint(tiny_engine, mask, [EXAMPLES["wood"], EXAMPLES["woven"]], softness=0.7,
+                    size=64, layout=EXAMPLES["stripes"])
     s = restore_settings(dropped(made, tmp_path), KNOWN)
     p = restored_controls(s, tiny_engine.weights, slots=4, directions=3)["paint"]
     assert (p["layout_from"], p["layout_image"]) == ("image", EXAMPLES["stripes"])
-    again = paint.paint(tiny_engine, p["mask"], [t for t in p["textures"] if t],
-                        layout=p["layout_image"], softness=p["softness"], size=s["size"],
-                        tileable=s["tileable"])
+    again = pg.paint(tiny_engine, p["mask"], [t for t in p["textures"] if t],
+                     layout=p["layout_image"], softness=p["softness"], size=s["size"],
+                     tileable=s["tileable"])
     assert np.array_equal(np.asarray(again.image), np.asarray(made.image))
 
 
 def test_a_paint_png_without_a_size_restores_the_mask_size(tiny_engine, tmp_path):
-    made = paint.paint(tiny_engine, paint.example_mask("halves", 512, 2),
-                       [EXAMPLES["bricks"]] * 2)  # the CLI's default: the mask's own size
+    made = pg.paint(tiny_engine, paint.example_mask("halves", 512, 2),
+                    [EXAMPLES["bricks"]] * 2)  # the CLI's default: the mask's own size
     c = controls_of(dropped(made, tmp_path))
     assert c["size"] == 512 and c["paint"]["layout_from"] == "texture"
 
 
 def test_paint_inputs_not_among_the_examples_are_asked_for_again(tiny_engine, tmp_path):
     mask = paint.example_mask("stripes", 32, 2)
-    made = paint.paint(tiny_engine, mask, [EXAMPLES["bricks"], EXAMPLES["cells"]], size=64)
+    made = pg.paint(tiny_engine, mask, [EXAMPLES["bricks"], EXAMPLES["cells"]], size=64)
     c = controls_of(dropped(made, tmp_path), known={})
     assert c["paint"]["textures"] == [None] * 4
     assert "drop the same images in again" in c["note"]
@@ -83,8 +84,8 @@ def test_paint_inputs_not_among_the_examples_are_asked_for_again(tiny_engine, tm
 
 
 def test_a_paint_recipe_without_its_mask_says_so(tiny_engine, tmp_path):
-    made = paint.paint(tiny_engine, paint.example_mask("halves", 32, 2),
-                       [EXAMPLES["bricks"], EXAMPLES["cells"]], size=64)
+    made = pg.paint(tiny_engine, paint.example_mask("halves", 32, 2),
+                    [EXAMPLES["bricks"], EXAMPLES["cells"]], size=64)
     recipe = dropped(made, tmp_path)
     del recipe["mask"]  # as painted before masks were kept, or a mask too big to keep
     c = controls_of(recipe)
@@ -94,37 +95,37 @@ def test_a_paint_recipe_without_its_mask_says_so(tiny_engine, tmp_path):
 
 
 def test_a_damaged_or_foreign_mask_in_a_recipe_is_left_out(tiny_engine, tmp_path):
-    made = paint.paint(tiny_engine, paint.example_mask("halves", 32, 2),
-                       [EXAMPLES["bricks"], EXAMPLES["cells"]], size=64)
+    made = pg.paint(tiny_engine, paint.example_mask("halves", 32, 2),
+                    [EXAMPLES["bricks"], EXAMPLES["cells"]], size=64)
     recipe = dropped(made, tmp_path)
     for bad in ("not base64 at all!", base64.b64encode(b"no image here").decode(), 42,
-                "A" * (paint.MAX_MASK_TEXT + 4)):
+                "A" * (pg.MAX_MASK_TEXT + 4)):
         settings = restore_settings({**recipe, "mask": bad}, KNOWN)
         assert "mask" not in settings and settings["softness"] == recipe["softness"]
 
 
 def test_the_kept_mask_is_compact_and_exact():
     halves = paint.mask_labels(paint.example_mask("halves", 512, 2), 2)
-    assert len(paint.mask_to_text(halves)) < 1000  # 512 x 512, two regions: a few hundred
+    assert len(pg.mask_to_text(halves)) < 1000  # 512 x 512, two regions: a few hundred
     noise = torch.from_numpy(np.random.default_rng(0).integers(0, 4, (512, 512)))
-    text = paint.mask_to_text(noise)  # the worst a 512 px canvas can be: 2 bits a pixel
-    assert text is not None and len(text) < paint.MAX_MASK_TEXT
-    assert torch.equal(paint.mask_labels(paint.mask_from_text(text), 4), noise)
+    text = pg.mask_to_text(noise)  # the worst a 512 px canvas can be: 2 bits a pixel
+    assert text is not None and len(text) < pg.MAX_MASK_TEXT
+    assert torch.equal(paint.mask_labels(pg.mask_from_text(text), 4), noise)
 
 
 def test_a_paint_mask_restores_as_the_colours_it_was_painted_in():
     labels = torch.tensor([[0, 1], [2, 3]]).repeat_interleave(8, 0).repeat_interleave(8, 1)
-    image = paint.mask_from_text(paint.mask_to_text(labels))
+    image = pg.mask_from_text(pg.mask_to_text(labels))
     assert image.mode == "RGB" and image.size == (16, 16)
     colours = [rgb for _, rgb in paint.MASK_COLOURS]
     assert [image.getpixel((x, y)) for y, x in ((0, 0), (0, 8), (8, 0), (8, 8))] == colours
-    assert Image.open(io.BytesIO(base64.b64decode(paint.mask_to_text(labels)))).mode == "P"
+    assert Image.open(io.BytesIO(base64.b64decode(pg.mask_to_text(labels)))).mode == "P"
 
 def test_a_mask_too_big_to_keep_is_left_out_of_the_recipe(tiny_engine, monkeypatch):
-    monkeypatch.setattr(paint, "MAX_MASK_TEXT", 100)
+    monkeypatch.setattr(pg, "MAX_MASK_TEXT", 100)
     noise = np.random.default_rng(1).integers(0, 2, (32, 32))
     mask = Image.fromarray(np.array([(255, 0, 0), (0, 255, 0)], np.uint8)[noise])
-    made = paint.paint(tiny_engine, mask, [EXAMPLES["bricks"], EXAMPLES["cells"]])
+    made = pg.paint(tiny_engine, mask, [EXAMPLES["bricks"], EXAMPLES["cells"]])
     assert "mask" not in made.recipe and made.recipe["op"] == "paint"
 
 
@@ -132,8 +133,8 @@ def test_a_mask_too_big_to_keep_is_left_out_of_the_recipe(tiny_engine, monkeypat
 
 def test_a_palette_png_restores_its_corners_and_grid(tiny_engine, tmp_path):
     corners = [EXAMPLES[n] for n in ("stripes", "woven", "cells", "bricks")]
-    result, _, _ = palette.palette(tiny_engine, corners, rows=2, cols=3, cell=96,
-                                   tileable=True)
+    result, _, _ = pg.palette(tiny_engine, corners, rows=2, cols=3, cell=96,
+                              tileable=True)
     c = controls_of(dropped(result, tmp_path))
     assert (c["tab"], c["tileable"], "size" in c) == ("palette", True, False)
     assert c["palette"] == {"corners": corners, "rows": 2, "cols": 3, "cell": 96}
@@ -190,8 +191,6 @@ def test_restored_controls_fit_the_sliders():
 # ---- Encode's Refine switch ---------------------------------------------------------------------
 
 def test_a_refined_encode_png_turns_refine_back_on(tiny_engine, tmp_path):
-    from artvae import playground as pg
-
     plain = pg.encode(tiny_engine, EXAMPLES["bricks"])
     refined = pg.encode(tiny_engine, EXAMPLES["bricks"], refine=3)
     assert "refine" not in plain.recipe and refined.recipe["refine"] == 3

@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from artvae.config import ModelConfig
-from artvae.metrics import swd_matrix, swd_pairs
-from artvae.model import ArtVAE
-from artvae.samples import nearest_figures, nearest_training, sample_sheet
+from artvae.measure.samples import nearest_figures, nearest_training, sample_sheet
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.ops.metrics import swd_matrix, swd_pairs
 
 
 def textures(n: int, seed: int) -> torch.Tensor:
@@ -92,7 +92,7 @@ def test_sample_sheet_lays_out_seeds_row_by_row(tmp_path):
 
 
 def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
-    from artvae.samples import evaluate_samples
+    from artvae.measure.samples import evaluate_samples
 
     torch.manual_seed(0)
     model = ArtVAE(ModelConfig.tiny()).eval()
@@ -111,7 +111,7 @@ def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
 def test_copy_check_compares_with_the_crops_the_structure_bank_came_from(monkeypatch):
     from dataclasses import replace
 
-    from artvae import samples
+    from artvae.measure import samples
 
     monkeypatch.setattr(samples, "TRAIN_CROPS", 2)  # crops 0 and 7 of 8
     model = ArtVAE(replace(ModelConfig.tiny(), structure_bank=3)).eval()  # maps of 0, 4, 7
@@ -127,7 +127,7 @@ def test_copy_check_compares_with_the_crops_the_structure_bank_came_from(monkeyp
 def test_structure_bank_is_filled_from_texture_crops_evenly():
     from dataclasses import replace
 
-    from artvae.export import bank_picks, fill_latent_statistics
+    from artvae.train.export import bank_picks, fill_latent_statistics
 
     groups = ["textures", "art", "textures", "art", "art", "textures", "textures", "art"]
     assert bank_picks(groups, 3).tolist() == [0, 5, 6]  # textures 0, 2, 5, 6: first, middle, last
@@ -141,7 +141,7 @@ def test_structure_bank_is_filled_from_texture_crops_evenly():
 
 
 def test_expansion_is_scored_against_its_input_beside_the_reconstruction():
-    from artvae.samples import evaluate_expansion
+    from artvae.measure.samples import evaluate_expansion
 
     torch.manual_seed(0)
     model = ArtVAE(ModelConfig.tiny()).eval()

@@ -16,7 +16,7 @@ from test_browser import (  # noqa: F401 (browser: the fixture, shared)
     wait_for_new_image,
 )
 
-from artvae import paint
+from artvae.ops import paint
 
 
 def open_page(browser, app_url):  # noqa: F811
@@ -122,7 +122,7 @@ def test_restore_a_paint_png_without_its_mask_asks_for_the_mask(
         browser, app_url, client, tmp_path):  # noqa: F811
     from gradio_client import handle_file
 
-    from artvae.images import read_recipe, save_png
+    from artvae.ops.images import read_recipe, save_png
 
     mask = tmp_path / "mask.png"
     paint.example_mask("halves", 64, 2).save(mask)

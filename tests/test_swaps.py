@@ -6,12 +6,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from artvae.config import ModelConfig
-from artvae.losses import layout_cycle_loss, sliced_patch_loss, style_cycle_loss
-from artvae.metrics import colour_transfer, layout_kept, match_colour, style_transfer
-from artvae.model import ArtVAE
-from artvae.swaps import evaluate_swaps, swap_grid, swap_pairs
-from artvae.train import CrossCrop, TrainConfig, generator_loss
+from artvae.measure.swaps import evaluate_swaps, swap_grid, swap_pairs
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.ops.metrics import colour_transfer, layout_kept, match_colour, style_transfer
+from artvae.train.autoencoder import CrossCrop, TrainConfig, generator_loss
+from artvae.train.losses import layout_cycle_loss, sliced_patch_loss, style_cycle_loss
 
 
 def stripes(colour: tuple[float, float, float], period: int = 8, side: int = 64,

@@ -1,4 +1,4 @@
-"""Banded decoding (`artvae.tiled`): the decoder's own image, in bounded pieces."""
+"""Banded decoding (`artvae.ops.tiled`): the decoder's own image, in bounded pieces."""
 
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from artvae import tiled
-from artvae.config import ModelConfig
-from artvae.model import ArtVAE
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.ops import tiled
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_banded_decode_runs_under_bf16_autocast(decoder, small_bands):
 def test_bundled_weights_decode_banded_to_within_a_level(monkeypatch):
     """On the shipped weights, a banded tileable decode of a texture rounds to the untiled
     image's 8-bit levels within 1."""
-    from artvae.engine import Engine
-    from artvae.images import tensor_to_image
+    from artvae.ops.images import tensor_to_image
+    from artvae.serve.engine import Engine
 
     monkeypatch.setattr(tiled, "BAND_ELEMENTS", 1 << 16)  # several bands at 1/8 resolution
     engine = Engine(device="cpu")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from artvae.config import ModelConfig
-from artvae.export import calibrate_colour
-from artvae.losses import detail_loss, reconstruction_loss
-from artvae.metrics import psnr
-from artvae.model import ArtVAE
-from artvae.train import CrossCrop, TextureCrops, TrainConfig, generator_loss, train
+from artvae.model.autoencoder import ArtVAE
+from artvae.model.config import ModelConfig
+from artvae.ops.metrics import psnr
+from artvae.ops.reconstruction import detail_loss, reconstruction_loss
+from artvae.train.autoencoder import CrossCrop, TextureCrops, TrainConfig, generator_loss, train
+from artvae.train.export import calibrate_colour
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_training_resumes_from_its_last_checkpoint(corpus, tmp_path):
 def test_training_takes_the_precision_inference_would(corpus, tmp_path, monkeypatch):
     """bf16 autocast where the engine would use it ($ARTVAE_PRECISION, else the device's
     choice: CUDA, CPUs with native bf16), float32 when asked; the loss stays finite in bf16."""
-    import artvae.train as training
+    import artvae.train.autoencoder as training
 
     seen, losses = [], []
 
@@ -209,7 +209,7 @@ def test_both_halves_frozen_is_an_error(corpus, tmp_path):
 
 
 def test_export_refills_exported_weights_on_a_corpus(corpus, tmp_path):
-    from artvae.export import export
+    from artvae.train.export import export
 
     ArtVAE(ModelConfig.tiny()).save_pretrained(tmp_path / "trained")  # buffers still empty
     export(None, tmp_path / "out", corpus, "cpu", weights=tmp_path / "trained")
@@ -287,7 +287,7 @@ def test_a_widened_latent_decodes_the_same_and_learns_its_new_channels(corpus, t
     reconstruction at the start, the prior dropped, and training gives the new channels use."""
     from dataclasses import replace
 
-    from artvae.model import widened
+    from artvae.model.autoencoder import widened
 
     cfg = TrainConfig.preset("tiny")
     torch.manual_seed(0)
@@ -317,7 +317,7 @@ def test_a_deepened_encoder_encodes_the_same_and_trains_its_new_blocks(corpus, t
     start, the prior kept, and training moves the new blocks off the identity."""
     from dataclasses import replace
 
-    from artvae.model import deepened
+    from artvae.model.autoencoder import deepened
 
     cfg = TrainConfig.preset("tiny")
     torch.manual_seed(0)

@@ -1,0 +1,334 @@
+"""The Engine: one loaded model on one device, turning images into codes and codes into images.
+
+Everything that serves people (the app, the CLI, the web API) goes through it. It owns the
+device and dtype choice (via `device.py`), preprocessing (the safe loader, padding to a multiple
+of 8), `torch.inference_mode`, and a cache of encodings keyed by image content, so moving a
+slider in the UI only decodes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from contextlib import nullcontext
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from artvae.model.autoencoder import DOWNSCALE, ArtVAE
+from artvae.model.device import autocast_dtype, pick_device
+from artvae.model.hub import describe_weights, load_model
+from artvae.ops import generate, latent, tiled
+from artvae.ops.images import image_digest, image_to_tensor, load_image, tensor_to_image
+from artvae.ops.latent import Code
+from artvae.ops.refine import refine
+
+from .batching import ModelWorkers
+
+MAX_SIDE = 2048  # inputs are downscaled to this before encoding: bounded work per request
+MAX_OUTPUT_PIXELS = 4096 * 4096  # largest decode: ~25 s and ~3 GB on a 2-core CPU
+MAX_FRAMES = 121  # longest morph
+SIZED_CACHE = 16  # codes on other canvases kept (a 2048 px one holds 2 MB of structure)
+FILE_DIGESTS = 256  # files whose content digest is remembered (by path, size and mtime)
+MAX_REFINE_STEPS = 500  # a refined reconstruction's gradient steps: bounded work per call
+# a step is a forward and backward pass of the decoder in float32: ~80 ms at 256 px on 2 CPU
+# cores, ~16x that at 1024 px; larger images are not refined
+MAX_REFINE_PIXELS = 1024 * 1024
+REFINE_UPLOAD_PIXELS = 512 * 512  # `refine_uploads` refines images up to this size (~5 s)
+MAX_BATCH_PIXELS = 1024 * 1024  # larger canvases decode one at a time: bounded memory
+# from this many pixels on, decode in bands (`tiled`): less memory, and faster (at 512 px the
+# plain forward pass is faster on a 2-core CPU: measured 0.74 s against 1.32 s under load)
+BANDED_PIXELS = 1024 * 1024
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Tensor:
+    """(B, C, H, W) -> reflect-padded on the right/bottom to multiples of `multiple`."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def checked_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) as ints, or ValueError when it is outside 8x8 .. MAX_OUTPUT_PIXELS."""
+    h, w = int(size[0]), int(size[1])
+    if min(h, w) < 8 or h * w > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"output size must be at least 8x8 and at most "
+                         f"{MAX_OUTPUT_PIXELS // 1_000_000} MP; got {w}x{h}")
+    return h, w
+
+
+def file_stamp(source) -> tuple | None:
+    """(path, inode, size, mtime in ns) of a file source, None for any other source (or a path
+    that cannot be read: the loader then says why). Equal stamps: the same bytes, short of a
+    rewrite within the file system's clock resolution to the same size."""
+    if not isinstance(source, str | os.PathLike):
+        return None
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return None
+    return os.fspath(source), st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class Engine:
+    """A model ready for inference. Thread-safe: Gradio calls it from worker threads."""
+
+    def __init__(
+        self,
+        weights: str | None = None,
+        device: str | None = None,
+        model: ArtVAE | None = None,
+        cache_size: int = 64,
+        workers: int = 1,
+        threads: int | None = None,
+        precision: str | None = None,
+        batch_window_ms: float | None = None,
+        max_batch: int = 8,
+        refine_uploads: int = 0,
+    ):
+        """`workers` model threads (0: each caller runs the model itself, as ZeroGPU needs)
+        of `threads` torch threads each (default: all cores
+        between them) run every forward pass; decodes of one kind arriving within
+        `batch_window_ms` of each other share a batch of up to `max_batch` (default: 5 ms on a
+        GPU; none on a CPU, where waiting did not pay: only decodes already queued together
+        share a batch). `precision`:
+        "auto" (see `device.autocast_dtype`), "float32" or "bfloat16". `refine_uploads` > 0:
+        the code of every image up to REFINE_UPLOAD_PIXELS is refined by that many steps
+        through the decoder once, when it is first encoded (`refined`): closer and as crisp
+        reconstructions, mixes and blends, at about 0.8 s (256 px) to 5 s (512 px) per new
+        image on 2 CPU cores; larger images keep the encoder's code."""
+        if not 0 <= refine_uploads <= MAX_REFINE_STEPS:
+            raise ValueError(f"refine_uploads must be 0-{MAX_REFINE_STEPS}; got {refine_uploads}")
+        self.refine_uploads = refine_uploads
+        self.device = pick_device(device)
+        self.dtype = autocast_dtype(self.device, precision)
+        self.precision = str(self.dtype or torch.float32).removeprefix("torch.")
+        self.model = (model or load_model(weights)).to(self.device).eval()
+        if self.device.type == "cpu":  # oneDNN convs are ~2x faster channels-last on CPU
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.weights = describe_weights(weights) if model is None else "in-memory model"
+        self._cache: OrderedDict[str, Code] = OrderedDict()
+        self._sized: OrderedDict[tuple[str, tuple[int, int]], Code] = OrderedDict()
+        self._digests: OrderedDict[tuple, str] = OrderedDict()  # file_stamp -> content digest
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        if batch_window_ms is None:
+            batch_window_ms = 5.0 if self.device.type == "cuda" else 0.0
+        self.workers = ModelWorkers(workers, threads, batch_window_ms / 1000, max_batch)
+
+    def autocast(self):
+        """Reduced-precision context for a forward pass (bf16 on CPU only where it is
+        native, or where asked for); nothing at float32."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def encode(self, source) -> Code:
+        """Image -> its Code (posterior means), cached by pixel content."""
+        return self._encode_keyed(source)[1]
+
+    def upload_refine_steps(self, image: Image.Image) -> int:
+        """The refine steps `encode` gives this (loaded) image's code: `refine_uploads` up to
+        REFINE_UPLOAD_PIXELS, else 0 (the encoder's code)."""
+        small = image.width * image.height <= REFINE_UPLOAD_PIXELS
+        return self.refine_uploads if small else 0
+
+    def code_at(self, source, size: tuple[int, int] | None) -> Code:
+        """The image's code on a canvas of `size` (None: its own size). A larger canvas holds
+        its layout quilted from its own pieces (`generate.expanded`), not a mirrored repeat;
+        cached like the encoding, so a slider that moves a blend between two
+        such canvases only decodes."""
+        key, code = self._encode_keyed(source)
+        if size is None:
+            return code
+        size = checked_size(size)
+        with self._lock:
+            if (key, size) in self._sized:
+                self._sized.move_to_end((key, size))
+                return self._sized[(key, size)]
+        sized = self.workers.call(generate.expanded, self.model, code, size)
+        with self._lock:
+            self._sized[(key, size)] = sized
+            while len(self._sized) > SIZED_CACHE:
+                self._sized.popitem(last=False)
+        return sized
+
+    def _encode_keyed(self, source) -> tuple[str, Code]:
+        """(the image's content digest, its Code). A file met before, unchanged (`file_stamp`),
+        is not decoded again to find its digest: a slider moving a blend of two uploads
+        re-reads neither (two 512 px PNGs: about 15 ms of each frame)."""
+        stamp = file_stamp(source)
+        with self._lock:
+            key = self._digests.get(stamp) if stamp else None
+            if key in self._cache:
+                self._digests.move_to_end(stamp)
+                self._cache.move_to_end(key)
+                return key, self._cache[key]
+        image = load_image(source, max_side=MAX_SIDE)
+        key = image_digest(image)
+        with self._lock:
+            if stamp:
+                self._digests[stamp] = key
+                while len(self._digests) > FILE_DIGESTS:
+                    self._digests.popitem(last=False)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return key, self._cache[key]
+        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
+        if steps := self.upload_refine_steps(image):
+            structure, style = self.workers.call(self._refine, x, steps, False)
+        else:
+            structure, style = self.workers.call(self._encode, x)
+        code = Code(structure, style, size=(image.height, image.width))
+        with self._lock:
+            self._cache[key] = code
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return key, code
+
+    def decode(self, code: Code, tileable: bool = False, shrink: int = 1) -> Image.Image:
+        """Code -> image, cropped to the code's size; `shrink` > 1: a picture that many times
+        smaller of the same canvas, decoded in about 1/shrink^2 of the time (a preview)."""
+        return tensor_to_image(self.decode_tensor(latent.shrink(code, shrink), tileable)[0])
+
+    def decode_tensor(self, code: Code, tileable: bool = False) -> torch.Tensor:
+        """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size. Canvases of
+        BANDED_PIXELS and more are decoded in bands (`tiled.decode`): the same image in
+        bounded memory; a single canvas up to MAX_BATCH_PIXELS may share a batch with others
+        like it."""
+        structure, style = code.structure, code.style
+        h8, w8 = structure.shape[-2:]
+        if structure.shape[0] == 1 and h8 * w8 * DOWNSCALE**2 <= MAX_BATCH_PIXELS:
+            key = ("decode", tuple(structure.shape[1:]), tuple(style.shape[1:]), tileable)
+            x = self.workers.batched(key, partial(self._decode_batch, tileable=tileable),
+                                     (structure, style))
+        else:
+            x = self.workers.call(self._decode, structure, style, tileable)
+        h, w = code.size
+        return ArtVAE.to_image_range(x[..., :h, :w].float()).cpu()
+
+    # ---- run on a model worker (`self.workers`), never in a request's thread -----------------
+    def _refine(self, x: torch.Tensor, steps: int, tileable: bool
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        structure, style = refine(self.model, x, steps, tileable=tileable)  # float32: gradients
+        return structure.float().cpu(), style.float().cpu()
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 3, H, W) in [-1, 1] -> posterior means (structure, style), float32 on the CPU."""
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self.autocast():
+            q_s, q_w = self.model.encode(x)
+        return q_s.mode().float().cpu(), q_w.mode().float().cpu()
+
+    def _decode(self, structure: torch.Tensor, style: torch.Tensor,
+                tileable: bool) -> torch.Tensor:
+        structure = structure.to(self.device).contiguous(memory_format=torch.channels_last)
+        banded = structure.shape[-2] * structure.shape[-1] * DOWNSCALE**2 >= BANDED_PIXELS
+        decode = partial(tiled.decode, self.model.decoder) if banded else self.model.decode
+        with torch.inference_mode(), self.autocast():
+            return decode(structure, style.to(self.device), tileable)
+
+    def _decode_batch(self, items: list[tuple[torch.Tensor, torch.Tensor]],
+                      tileable: bool) -> list[torch.Tensor]:
+        """Codes of one shape decoded as one batch -> one (1, 3, H, W) image each."""
+        if len(items) == 1:
+            return [self._decode(*items[0], tileable)]
+        structures, styles = zip(*items, strict=True)
+        x = self._decode(torch.cat(structures), torch.cat(styles), tileable)
+        return list(x.split(1))
+
+    def reconstruct(self, source, tileable: bool = False, refine_steps: int = 0) -> Image.Image:
+        """Image -> D(E(image)), the same size as the input; with `refine_steps`, the code is
+        refined through the decoder first (`refined`)."""
+        code = self.refined(source, refine_steps, tileable) if refine_steps else self.encode(source)
+        return self.decode(code, tileable)
+
+    def refined(self, source, steps: int, tileable: bool = False) -> Code:
+        """The image's code after `steps` gradient steps through the decoder
+        (`refine.refine`): a closer reconstruction than the encoder's, at a forward and
+        backward pass of the decoder per step. Not cached: a one-off."""
+        if not 0 <= steps <= MAX_REFINE_STEPS:
+            raise ValueError(f"refine steps must be 0-{MAX_REFINE_STEPS}; got {steps}")
+        image = load_image(source, max_side=MAX_SIDE)
+        if image.width * image.height > MAX_REFINE_PIXELS:
+            raise ValueError(f"Refining takes images up to 1024x1024 px; this one is "
+                             f"{image.width}x{image.height}: leave Refine off, or use a "
+                             "smaller image.")
+        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
+        structure, style = self.workers.call(self._refine, x, steps, tileable)
+        return Code(structure, style, size=(image.height, image.width))
+
+    def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
+            tileable: bool = False, size: tuple[int, int] | None = None,
+            shrink: int = 1) -> Image.Image:
+        """Mix the styles of several images (weights are normalised); the layout comes from
+        `sources[structure_from]`, or from all of them (None or -1)."""
+        if not sources:
+            raise ValueError("give at least one image to mix")
+        if structure_from is not None and structure_from < 0:
+            structure_from = None
+        if structure_from is not None and structure_from >= len(sources):
+            raise ValueError(f"structure_from={structure_from}, but there are only "
+                             f"{len(sources)} images")
+        codes = [self.code_at(s, size) for s in sources]
+        code = latent.mix(codes, weights, structure_from, self.model.style_mean)
+        return self.decode(code, tileable, shrink)
+
+    def blend(self, a, b, t: float, mode: str = "full", tileable: bool = False,
+              size: tuple[int, int] | None = None, ramp: str = "left-right",
+              shrink: int = 1) -> Image.Image:
+        """One frame of the morph from image a to image b at t in [0, 1]."""
+        code = latent.blend(self.code_at(a, size), self.code_at(b, size), float(t), mode,
+                            self.model.style_mean, ramp)
+        return self.decode(code, tileable, shrink)
+
+    def blend_frames(self, a, b, steps: int, mode: str = "full", tileable: bool = False,
+                     size: tuple[int, int] | None = None, ramp: str = "left-right",
+                     progress=None) -> list[Image.Image]:
+        """Frames 0..steps of the morph a -> b; frame 0 reconstructs a, the last b."""
+        if not 1 <= steps < MAX_FRAMES:
+            raise ValueError(f"steps must be between 1 and {MAX_FRAMES - 1}")
+        code_a, code_b = self.code_at(a, size), self.code_at(b, size)
+        frames = []
+        for i in range(steps + 1):
+            code = latent.blend(code_a, code_b, i / steps, mode, self.model.style_mean, ramp)
+            frames.append(self.decode(code, tileable))
+            if progress is not None:
+                progress((i + 1) / (steps + 1))
+        return frames
+
+    def sample(self, seed: int, size: tuple[int, int] = (512, 512), tileable: bool = False,
+               temperature: float = 1.0, coords: list[float] | None = None,
+               fast: bool = False, offsets: list[float] | None = None,
+               shrink: int = 1) -> Image.Image:
+        """A random texture from a seed; `coords` sets the style along the explore directions,
+        `offsets` move the seed's own style along them; `fast` draws the layout as a
+        random-phase field instead of from the prior."""
+        code = self.workers.call(generate.sample_code, self.model, seed, checked_size(size),
+                                 temperature, coords, fast, offsets)
+        return self.decode(code, tileable, shrink)
+
+    def variations(self, source, seed: int, size: tuple[int, int] | None = None,
+                   strength: float = generate.VARIATION_STRENGTH,
+                   tileable: bool = False) -> Image.Image:
+        """A new layout of the image's kind in its style (strength 1: a fresh layout for its
+        style; small: close to its own)."""
+        code = self.encode(source)
+        return self.decode(self.workers.call(
+            generate.variation_code, self.model, code, seed,
+            None if size is None else checked_size(size), strength), tileable)
+
+    def expand(self, source, size: tuple[int, int] = (1024, 1024), seed: int = 0,
+               tileable: bool = True) -> Image.Image:
+        """The image grown to a (by default seamless) canvas of `size` with no mirrored
+        repeat: its layout quilted from its own pieces (`generate.expanded`), per seed."""
+        code = self.encode(source)
+        return self.decode(self.workers.call(generate.expanded, self.model, code,
+                                             checked_size(size), seed), tileable)
