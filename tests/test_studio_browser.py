@@ -7,28 +7,27 @@ import shutil
 
 import numpy as np
 from PIL import Image
-from test_browser import (  # noqa: F401 (browser: the fixture, shared)
+from test_browser import (  # noqa: F401 (browser, elsewhere: the fixtures, shared)
     ARTIFACTS,
     EXAMPLES,
-    WAIT_MS,
     browser,
+    elsewhere,
     upload,
     wait_for_new_image,
 )
+from test_browser import open_page as open_app
 
 from artvae import paint
 
 
-def open_page(browser, app_url):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    page.set_default_timeout(WAIT_MS)
-    page.goto(app_url, wait_until="load")
+def open_page(browser, app_url, elsewhere):  # noqa: F811
+    page = open_app(browser, app_url, elsewhere, viewport={"width": 1280, "height": 1400})
     page.get_by_role("tab", name="Encode").wait_for()
     return page
 
 
-def test_paint_a_brush_stroke_changes_the_painting(browser, app_url):  # noqa: F811
-    page = open_page(browser, app_url)
+def test_paint_a_brush_stroke_changes_the_painting(browser, app_url, elsewhere):  # noqa: F811
+    page = open_page(browser, app_url, elsewhere)
     page.get_by_role("tab", name="Paint").click()
     upload(page, "paint-texture-1", EXAMPLES / "bricks.png")
     upload(page, "paint-texture-2", EXAMPLES / "cells.png")
@@ -50,8 +49,8 @@ def test_paint_a_brush_stroke_changes_the_painting(browser, app_url):  # noqa: F
     page.close()
 
 
-def test_palette_cell_click_opens_it_in_mix_with_its_weights(browser, app_url):  # noqa: F811
-    page = open_page(browser, app_url)
+def test_palette_cell_click_opens_it_in_mix_with_its_weights(browser, app_url, elsewhere):  # noqa: F811
+    page = open_page(browser, app_url, elsewhere)
     page.get_by_role("tab", name="Palette").click()
     for i, name in enumerate(("bricks", "cells", "marble", "wood")):
         upload(page, f"palette-corner-{i + 1}", EXAMPLES / f"{name}.png")
