@@ -162,11 +162,23 @@ def stays_on_loopback(reached_beyond_loopback):
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
+    """Tiny random weights, seeded, that show the settings people change as trained weights do:
+    explore directions (untrained: none, so a style coordinate would change nothing), and styles
+    that differ from image to image (a random style encoder gives every image nearly the same
+    one, so blending two styles would change nothing to see)."""
+    import torch
+
     from artvae.config import ModelConfig
     from artvae.model import ArtVAE
 
     folder = tmp_path_factory.mktemp("weights") / "tiny"
-    ArtVAE(ModelConfig.tiny()).save_pretrained(folder)
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny())
+    k, d = model.style_basis.shape
+    with torch.no_grad():
+        model.style_basis.copy_(torch.eye(k, d))  # (K, D_w): unit rows
+        model.encoder.style_head[-1].weight[:d].mul_(30)  # the rows giving the style's mean
+    model.save_pretrained(folder)
     return folder
 
 
