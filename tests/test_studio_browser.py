@@ -76,7 +76,7 @@ def restore(page, made, tmp_path) -> None:
 
 
 def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
-        browser, app_url, client, tmp_path):  # noqa: F811
+        browser, app_url, client, tmp_path, elsewhere):  # noqa: F811
     from gradio_client import handle_file
 
     mask = tmp_path / "mask.png"
@@ -84,7 +84,7 @@ def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
     made, _ = client.predict(handle_file(mask), [handle_file(EXAMPLES / "marble.png"),
                                                  handle_file(EXAMPLES / "woven.png")],
                              softness=0.45, size=320, tileable=True, api_name="/paint")
-    page = open_page(browser, app_url)
+    page = open_page(browser, app_url, elsewhere)
     page.get_by_role("tab", name="Paint").click()
     first = wait_for_new_image(page, "paint-result")  # the first page's painting
     restore(page, made, tmp_path)
@@ -102,12 +102,12 @@ def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
 
 
 def test_restore_a_palette_png_opens_palette_with_its_corners_and_grid(
-        browser, app_url, client, tmp_path):  # noqa: F811
+        browser, app_url, client, tmp_path, elsewhere):  # noqa: F811
     from gradio_client import handle_file
 
     corners = [handle_file(EXAMPLES / f"{n}.png") for n in ("wood", "stripes", "cells", "marble")]
     sheet, _, _ = client.predict(corners, rows=3, cols=2, cell=64, api_name="/palette")
-    page = open_page(browser, app_url)
+    page = open_page(browser, app_url, elsewhere)
     restore(page, sheet, tmp_path)
     page.get_by_role("tab", name="Palette", selected=True).wait_for()
     page.wait_for_function("() => document.querySelectorAll('#palette-gallery img').length"
@@ -118,7 +118,7 @@ def test_restore_a_palette_png_opens_palette_with_its_corners_and_grid(
 
 
 def test_restore_a_paint_png_without_its_mask_asks_for_the_mask(
-        browser, app_url, client, tmp_path):  # noqa: F811
+        browser, app_url, client, tmp_path, elsewhere):  # noqa: F811
     from gradio_client import handle_file
 
     from artvae.images import read_recipe, save_png
@@ -130,7 +130,7 @@ def test_restore_a_paint_png_without_its_mask_asks_for_the_mask(
                              size=256, api_name="/paint")
     recipe = read_recipe(made)
     del recipe["mask"]  # as painted before masks were kept
-    page = open_page(browser, app_url)
+    page = open_page(browser, app_url, elsewhere)
     restore(page, save_png(Image.open(made), tmp_path / "old.png", recipe), tmp_path)
     page.get_by_role("tab", name="Paint", selected=True).wait_for()
     page.get_by_text("Paint a mask first").first.wait_for()  # nothing painted over a guess
