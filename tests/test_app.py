@@ -16,6 +16,8 @@ from PIL import Image
 
 from artvae.ops.images import image_digest, image_to_tensor, load_image, read_recipe
 from artvae.ops.metrics import psnr
+from artvae.serve import playground as pg
+from artvae.serve.engine import Engine
 from artvae.serve.files import export_morph
 from artvae.serve.playground import morph
 from artvae.serve.restore import restore_settings, restored_controls
@@ -52,6 +54,26 @@ def flat_colour_psnr(path) -> float:
     return float(psnr(x.mean((2, 3), keepdim=True).expand_as(x), x)[0])
 
 
+@pytest.fixture(scope="module")
+def engine(tiny_weights) -> Engine:
+    """The app's weights in this process: what the app should make, made here."""
+    return Engine(str(tiny_weights), "cpu")
+
+
+def made_here(result: pg.Result) -> np.ndarray:
+    return np.asarray(result.image, dtype=np.int16)
+
+
+def same_picture(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal but for rounding: the app and this process may order their sums differently."""
+    return a.shape == b.shape and np.abs(a - b).max() <= 2
+
+
+def differs(a: np.ndarray, b: np.ndarray) -> bool:
+    """Another picture: more than rounding apart (a mean of ~0.05 levels) on average."""
+    return a.shape != b.shape or np.abs(a - b).mean() > 0.5
+
+
 def still_serving(client: Client) -> None:
     image, recipe = client.predict(0, size=64, api_name="/sample")
     assert Image.open(image).size == (64, 64) and recipe["seed"] == 0
@@ -76,11 +98,22 @@ def test_blend_at_t0_is_a_reconstruction_of_a(client):
 
 @pytest.mark.parametrize("mode,ramp", [("full", "left-right"), ("style", "left-right"),
                                        ("spatial", "radial")])
-def test_blend_makes_the_requested_size_in_every_mode(client, mode, ramp):
+def test_blend_makes_what_its_mode_ramp_size_and_tileable_ask_for(client, engine, mode, ramp):
     frame, recipe = client.predict(handle_file(BRICKS), handle_file(WOOD), 0.5, mode=mode,
                                    ramp=ramp, size=128, tileable=True, api_name="/blend")
-    assert Image.open(frame).size == (128, 128)
+    asked = dict(mode=mode, ramp=ramp, size=128, tileable=True)
     assert (recipe["mode"], recipe["ramp"], recipe["tileable"]) == (mode, ramp, True)
+
+    def blend(**changed) -> np.ndarray:
+        return made_here(pg.blend(engine, BRICKS, WOOD, 0.5, **(asked | changed)))
+
+    made = pixels(frame)
+    assert made.shape == (128, 128, 3) and same_picture(made, blend())
+    # and each setting shows: the same blend with any one of them changed is another picture
+    changes = [{"mode": m} for m in pg.BLEND_MODES if m != mode] + [{"tileable": False}]
+    if mode == "spatial":
+        changes.append({"ramp": "left-right"})
+    assert [c for c in changes if not differs(made, blend(**c))] == []
 
 
 def test_mix_with_one_hot_weights_reproduces_that_input(client):
@@ -91,10 +124,17 @@ def test_mix_with_one_hot_weights_reproduces_that_input(client):
     assert recipe["mix_weights"] == [0, 1] and recipe["structure_from"] == 1
 
 
-def test_mix_can_blend_all_layouts_at_any_size(client):
+def test_mix_can_blend_all_layouts_at_any_size(client, engine):
     mixed, recipe = client.predict([handle_file(BRICKS), handle_file(WOOD), handle_file(BRICKS)],
                                    [1, 2, 1], structure_from=None, size=96, api_name="/mix")
-    assert Image.open(mixed).size == (96, 96) and recipe["structure_from"] is None
+    assert recipe["structure_from"] is None
+
+    def mix(structure_from) -> np.ndarray:
+        return made_here(pg.mix(engine, [BRICKS, WOOD, BRICKS], [1, 2, 1], structure_from, 96))
+
+    made = pixels(mixed)
+    assert made.shape == (96, 96, 3) and same_picture(made, mix(None))
+    assert differs(made, mix(0)) and differs(made, mix(1))  # not any one input's layout
 
 
 def test_sample_is_reproducible_from_its_seed(client):
@@ -105,10 +145,18 @@ def test_sample_is_reproducible_from_its_seed(client):
     assert not np.array_equal(pixels(first), pixels(other))
 
 
-def test_sample_takes_style_coordinates(client):
+def test_sample_takes_style_coordinates(client, engine):
     image, recipe = client.predict(3, size=64, coords=[1.0, -0.5], tileable=True,
                                    api_name="/sample")
-    assert Image.open(image).size == (64, 64) and recipe["coords"] == [1.0, -0.5]
+    assert recipe["coords"] == [1.0, -0.5]
+
+    def sample(coords, tileable=True) -> np.ndarray:
+        return made_here(pg.sample(engine, 3, 64, tileable, coords=coords))
+
+    made = pixels(image)
+    assert made.shape == (64, 64, 3) and same_picture(made, sample([1.0, -0.5]))
+    assert differs(made, sample(None)) and differs(made, sample([-1.0, 0.5]))
+    assert differs(made, sample([1.0, -0.5], tileable=False))
 
 
 def test_sample_offsets_are_in_the_recipe_and_restore_to_the_sliders(client):
@@ -133,11 +181,34 @@ def test_concurrent_callers_are_all_answered(app_url):
     assert [r["t"] for r in recipes] == [i / 5 for i in range(6)]
 
 
-def test_blend_over_plain_http_as_the_bench_measures_it(app_url):
-    from artvae.measure.bench import bench_http
+def test_blend_over_plain_http_as_the_bench_measures_it(app_url, monkeypatch):
+    """The bench times what it says: blends at fresh t, each answered with its PNG, over HTTP
+    and through gradio_client, two calls each to warm up and then `repeats` timed."""
+    import time
 
-    result = bench_http(app_url, str(BRICKS), str(WOOD), repeats=2)
-    assert result["blend_http_ms_median"] > 0 and result["blend_gradio_client_ms_median"] > 0
+    from artvae.measure import bench
+
+    made, predicted = [], []
+    call_over_http, predict = bench.call_over_http, Client.predict
+
+    def counted_call(http, api, data, session=None):
+        png = call_over_http(http, api, data, session)
+        made.append((api, data[2], Image.open(io.BytesIO(png)).size))
+        return png
+
+    def counted_predict(client, *args, **kwargs):
+        predicted.append((kwargs["api_name"], args[2]))
+        return predict(client, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "call_over_http", counted_call)
+    monkeypatch.setattr(Client, "predict", counted_predict)
+    start = time.perf_counter()
+    result = bench.bench_http(app_url, str(BRICKS), str(WOOD), repeats=2)
+    wall_ms = (time.perf_counter() - start) * 1000
+    assert made == [("blend", t, (256, 256)) for t in (0.0, 0.1, 0.2, 0.3)]
+    assert predicted == [("/blend", t) for t in (0.0, 0.1, 0.2, 0.3)]
+    http_ms, client_ms = result["blend_http_ms_median"], result["blend_gradio_client_ms_median"]
+    assert 0 < http_ms <= result["blend_http_ms_max"] and 2 * (http_ms + client_ms) < wall_ms
 
 
 # ---- recipes -----------------------------------------------------------------------------------
@@ -315,25 +386,41 @@ def test_wrong_types_sent_to_the_api_get_a_clear_error(client, case):
 
 def test_a_server_file_smuggled_in_as_an_upload_is_refused(app_url):
     """Only files uploaded to the app are read: a raw request naming a file on the server (an
-    image, so the loader would take it) gets an error, not its pixels."""
+    image, so the loader would take it) gets an error, not its pixels, where the same request
+    naming an upload of that file is answered. (Gradio refuses the path before our code runs,
+    and tells the caller no more than that an error happened.)"""
     import httpx
 
-    smuggled = {"path": str(BRICKS), "meta": {"_type": "gradio.FileData"}}
-    for api, data in (("encode", [smuggled]), ("mix", [[smuggled], [1]])):
+    def answer(api: str, data: list) -> str:
         event = httpx.post(f"{app_url}/gradio_api/call/{api}", json={"data": data}).json()
-        answer = httpx.get(f"{app_url}/gradio_api/call/{api}/{event['event_id']}", timeout=30)
-        assert answer.text.startswith("event: error"), answer.text
+        return httpx.get(f"{app_url}/gradio_api/call/{api}/{event['event_id']}",
+                         timeout=30).text
+
+    with BRICKS.open("rb") as f:
+        upload = httpx.post(f"{app_url}/gradio_api/upload", files={"files": f}).json()[0]
+    for path, event in ((upload, "event: complete"), (str(BRICKS), "event: error")):
+        image = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        for api, data in (("encode", [image, False]),  # every parameter, as curl sends them
+                          ("mix", [[image], [1], 0, None, False])):
+            text = answer(api, data)
+            assert text.startswith(event), (path, text)
+            assert ("artvae-" in text) == (event == "event: complete")  # a result's PNG
 
 
 # ---- start-up --------------------------------------------------------------------------------
 
 def test_server_honours_env_port_and_auth(tmp_path, tiny_weights):
+    import httpx
+
     port = free_port()
     with running_app(tmp_path, "--auth", "ada:lovelace", weights=tiny_weights,
                      env={"GRADIO_SERVER_PORT": str(port)}) as (_, url):
         assert url == f"http://127.0.0.1:{port}"
-        with pytest.raises(Exception):  # noqa: B017 - the client's error type for a 401 varies
-            Client(url, verbose=False)
+        assert httpx.get(f"{url}/config").status_code == 401  # what a client reads first
+        call = httpx.post(f"{url}/gradio_api/call/sample", json={"data": [0]})
+        assert call.status_code == 401  # the API itself, not just the page
+        wrong = httpx.post(f"{url}/login", data={"username": "ada", "password": "babbage"})
+        assert wrong.status_code == 400 and not wrong.cookies  # Gradio's no to a wrong password
         still_serving(Client(url, auth=("ada", "lovelace"), verbose=False))
 
 

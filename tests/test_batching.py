@@ -83,13 +83,26 @@ def test_no_workers_runs_calls_inline_in_the_callers_thread():
     assert workers.batched("k", lambda items: [x * 2 for x in items], 21) == 42
 
 
-def test_bench_canvas_times_a_tileable_blend_and_reports_peak_memory():
+def test_bench_canvas_times_a_tileable_blend_and_reports_peak_memory(monkeypatch):
+    """One warm-up blend, then `repeats` tileable blends on the canvas, each timed; the peak is
+    the process's, in MB."""
+    import resource
+
     from artvae.measure.bench import bench_canvas
 
     engine = Engine(model=ArtVAE(ModelConfig.tiny()), device="cpu")
-    result = bench_canvas(engine, 64, repeats=1)
-    assert result["side"] == 64 and len(result["blend_tileable_seconds"]) == 1
-    assert result["peak_rss_mb"] >= result["rss_before_mb"] > 0
+    blends, blend = [], engine.blend
+    monkeypatch.setattr(engine, "blend", lambda *a, **k: blends.append(k) or blend(*a, **k))
+    mb_before = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    start = time.perf_counter()
+    result = bench_canvas(engine, 64, repeats=2)
+    seconds = time.perf_counter() - start
+    mb_after = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    assert blends == [{"tileable": True},
+                      {"tileable": True, "size": (64, 64)}, {"tileable": True, "size": (64, 64)}]
+    assert result["side"] == 64 and len(result["blend_tileable_seconds"]) == 2
+    assert sum(result["blend_tileable_seconds"]) <= seconds + 0.01  # each rounded to 0.01 s
+    assert mb_before <= result["rss_before_mb"] <= result["peak_rss_mb"] <= mb_after
 
 
 def test_load_benchmark_mixes_endpoints_with_fresh_parameters():

@@ -12,13 +12,21 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
+import httpx
 import pytest
 from conftest import ROOT
 
+from artvae.ops.images import image_digest, load_image, read_recipe
+
 CHROMIUM = "/usr/bin/chromium"
+# Nothing beyond 127.0.0.1: every other address goes to a proxy that is not there (loopback
+# stays direct), and the tests fail on any request the pages make elsewhere (`open_page`).
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--proxy-server=http://127.0.0.1:9", "--disable-domain-reliability"]
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
 ARTIFACTS = ROOT / "test-artifacts"
 EXAMPLES = ROOT / "examples"
 WAIT_MS = 30_000  # generous: the CPU may be busy with other work
@@ -49,12 +57,28 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, app_url, request):
-    """A fresh page on the app; its screenshot is saved as test-artifacts/<tab>.png."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+def open_page(browser, app_url: str, elsewhere: list[str], **options):
+    """A new page on the app; the URLs it asks for beyond loopback are added to `elsewhere`."""
+    page = browser.new_page(**options)
+    page.on("request", lambda r: None if urlsplit(r.url).scheme in ("data", "blob")
+            or urlsplit(r.url).hostname in LOOPBACK else elsewhere.append(r.url))
     page.set_default_timeout(WAIT_MS)
     page.goto(app_url, wait_until="load")
+    return page
+
+
+@pytest.fixture
+def elsewhere():
+    """The requests a test's pages made beyond loopback: none, or the test fails."""
+    urls: list[str] = []
+    yield urls
+    assert not urls, f"the page asked for addresses beyond 127.0.0.1: {urls}"
+
+
+@pytest.fixture
+def page(browser, app_url, request, elsewhere):
+    """A fresh page on the app; its screenshot is saved as test-artifacts/<tab>.png."""
+    page = open_page(browser, app_url, elsewhere, viewport={"width": 1280, "height": 1400})
     page.get_by_role("tab", name="Encode").wait_for()
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
@@ -85,6 +109,16 @@ def wait_for_result(page, elem_id: str, check: str = "true", final: bool = True)
         f" if (!v || !v.querySelector('img')) return false;"
         f" const s = JSON.parse(v.dataset.settings); return ({check}) && v.dataset.settings; }}")
     return json.loads(found.json_value())
+
+
+def fetched(page, app_url: str, selector: str, attribute: str, old: str | None = None) -> bytes:
+    """The file an element's `attribute` (an <img> src, a download's href) names, once it names
+    one other than `old`."""
+    found = page.wait_for_function(
+        "([sel, attr, old]) => { const e = document.querySelector(sel);"
+        " const url = e && e.getAttribute(attr); return url && url !== old && url; }",
+        arg=[selector, attribute, old])
+    return httpx.get(urljoin(app_url + "/", found.json_value()), timeout=30).content
 
 
 def upload(page, elem_id: str, path: Path) -> None:
@@ -213,22 +247,31 @@ def test_explore_temperature_remakes_the_pick_and_then_the_gallery(page):
     wait_for_new_image(page, "explore-gallery", first)
 
 
-def test_explore_sends_the_picked_sample_to_blend(page):
+def test_explore_sends_the_picked_sample_to_blend(page, app_url):
+    """B becomes the picked sample (its PNG, recipe and all) and the blend is made again from
+    it: the blend's download names A's and that sample's pixels as its inputs."""
+    open_tab(page, "Blend")
+    wait_for_result(page, "blend-result")  # bricks -> wood, made at start-up
+    old_view, old_b = src(page, "blend-result"), src(page, "blend-b")
+    old_download = page.locator("#blend-result-download a").first.get_attribute("href")
     open_tab(page, "Explore")
     page.locator("#explore-gallery img").nth(2).click()
     wait_for_result(page, "explore-result", "s.seed === 2")
-    old_b = src(page, "blend-b")
     page.get_by_role("button", name="Use as Blend B").click()
     page.get_by_role("tab", name="Blend", selected=True).wait_for()
-    wait_for_new_image(page, "blend-b", old_b)
-    wait_for_result(page, "blend-result", "s.t === 0.5")
+    b = fetched(page, app_url, "#blend-b img", "src", old_b)
+    assert read_recipe(b)["op"] == "sample" and read_recipe(b)["seed"] == 2
+    wait_for_new_image(page, "blend-result", old_view)
+    assert wait_for_result(page, "blend-result")["t"] == 0.5
+    recipe = read_recipe(fetched(page, app_url, "#blend-result-download a", "href",
+                                 old_download))
+    assert recipe["op"] == "blend" and recipe["inputs"] == [
+        image_digest(load_image(EXAMPLES / "bricks.png")), image_digest(load_image(b))]
 
 
-def test_phone_width_needs_no_sideways_scrolling(browser, app_url):
-    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
-                            has_touch=True)
-    page.set_default_timeout(WAIT_MS)
-    page.goto(app_url, wait_until="load")
+def test_phone_width_needs_no_sideways_scrolling(browser, app_url, elsewhere):
+    page = open_page(browser, app_url, elsewhere, viewport={"width": 390, "height": 844},
+                     is_mobile=True, has_touch=True)
     ARTIFACTS.mkdir(exist_ok=True)
     for tab, elem_id in (("Encode", "encode-result"), ("Mix", "mix-result"),
                          ("Blend", "blend-result"), ("Explore", "explore-result")):

@@ -79,13 +79,38 @@ def test_a_non_image_gives_a_clear_error(tiny_weights, tmp_path):
     assert "not an image we can read" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_bench_json_last_line(tiny_weights):
-    result = artvae("bench", "--json", "--repeats", "2", weights=tiny_weights)
-    assert result.returncode == 0, result.stderr
-    numbers = json.loads(result.stdout.strip().splitlines()[-1])
-    for op in ("encode_ms", "decode_ms"):
-        assert set(numbers[op]) == {"256", "512"}
-        assert all(v > 0 for v in numbers[op].values())
+def test_bench_json_last_line(tiny_weights, monkeypatch, capsys):
+    """`bench --json` times the given weights' encoder and decoder at 256 and 512 px (three
+    warm-up calls, then --repeats timed ones) and prints the medians, in ms, as its last line.
+    Run in this process, to count the calls it makes."""
+    import time
+
+    from artvae.__main__ import main
+    from artvae.model import ArtVAE
+
+    calls, encode, decode = [], ArtVAE.encode, ArtVAE.decode
+
+    def counted_encode(model, x):
+        calls.append(("encode", x.shape[-1]))
+        return encode(model, x)
+
+    def counted_decode(model, structure, style, tileable=False):
+        calls.append(("decode", 8 * structure.shape[-1]))
+        return decode(model, structure, style, tileable)
+
+    monkeypatch.setattr(ArtVAE, "encode", counted_encode)
+    monkeypatch.setattr(ArtVAE, "decode", counted_decode)
+    start = time.perf_counter()
+    main(["bench", "--json", "--repeats", "2", "--weights", str(tiny_weights)])
+    wall_ms = (time.perf_counter() - start) * 1000
+    numbers = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for side in (256, 512):  # one encode for the code to decode, then 3 + 2 of each
+        assert (calls.count(("encode", side)), calls.count(("decode", side))) == (6, 5)
+    parameters = sum(p.numel() for p in ArtVAE.from_pretrained(tiny_weights).parameters())
+    assert numbers["parameters"] == parameters and numbers["device"] == "cpu"
+    medians = [numbers[op][side] for op in ("encode_ms", "decode_ms") for side in ("256", "512")]
+    assert set(numbers["encode_ms"]) == set(numbers["decode_ms"]) == {"256", "512"}
+    assert all(ms > 0 for ms in medians) and 2 * sum(medians) < wall_ms  # 2 timed calls each
 
 
 def test_variations_expand_and_sheet_write_their_files(images, tiny_prior_weights, tmp_path):

@@ -120,8 +120,20 @@ def test_prior_samples_are_seeded_and_tile_seamlessly(prior_engine):
 
 
 def test_fast_sampling_skips_the_prior(prior_engine):
+    """Fast: the prior's network never runs, and the sample is the one weights without a prior
+    make from that seed."""
+    model = prior_engine.model  # untrained: give it styles to draw from either way
+    model.prior.style_bank.normal_(generator=torch.Generator().manual_seed(0))
+    model.style_basis.copy_(torch.eye(*model.style_basis.shape))
+    runs = []
+    model.prior.register_forward_hook(lambda *_: runs.append(1))
     fast = np.asarray(prior_engine.sample(3, size=(64, 64), fast=True))
-    assert not np.array_equal(fast, np.asarray(prior_engine.sample(3, size=(64, 64))))
+    assert runs == []
+    with_prior = np.asarray(prior_engine.sample(3, size=(64, 64)))
+    assert runs  # the hook does see the prior when it is used
+    model.prior = None
+    assert np.array_equal(fast, np.asarray(prior_engine.sample(3, size=(64, 64))))
+    assert not np.array_equal(fast, with_prior)
 
 
 def test_variations_and_expand_keep_sizes_and_seeds(prior_engine):

@@ -2,13 +2,12 @@
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 from PIL.PngImagePlugin import PngInfo
 
 from artvae.ops.images import (
@@ -71,13 +70,16 @@ def test_text_file_is_not_an_image(tmp_path):
         load_image(path)
 
 
-def test_decompression_bomb_is_refused_from_its_header_quickly(tmp_path):
+def test_decompression_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
+    """Refused before any pixel is decoded (or its 2.7 GB buffer allocated)."""
+    def decode(image):
+        pytest.fail(f"started decoding the pixels of a {image.size} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decode)
     path = tmp_path / "bomb.png"
     path.write_bytes(png_declaring(30_000, 30_000))
-    start = time.perf_counter()
     with pytest.raises(ImageError, match=r"900 MP.*64 MP"):
         load_image(path)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_image_just_over_the_cap_is_refused_not_warned_about():

@@ -1,6 +1,7 @@
 """The page's live results (`artvae.serve.live`): previews made once per settings, and the pace that
 picks how small a moving slider's frames are; and the latent and sampling pieces they use."""
 
+import sys
 import threading
 import time
 
@@ -19,12 +20,18 @@ def result(side: int = 16, **settings) -> Result:
                   {"op": "blend", "inputs": ["abc"], "weights": "w", **settings})
 
 
+def blocked(thread: threading.Thread) -> bool:
+    """Whether `thread` is parked in a wait (an Event's, a Condition's, a Future's)."""
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and frame.f_code.co_name == "wait"
+
+
 def test_renders_make_each_settings_once_even_when_asked_at_the_same_time():
     renders, calls, gate = Renders(), [], threading.Event()
 
     def make():
         calls.append(1)
-        gate.wait(5)
+        gate.wait(30)
         return result()
 
     answers = []
@@ -32,11 +39,18 @@ def test_renders_make_each_settings_once_even_when_asked_at_the_same_time():
                for _ in range(3)]
     for th in threads:
         th.start()
-    while not calls:  # the first caller is making it; the others must wait for that run
-        time.sleep(0.001)
-    gate.set()
-    for th in threads:
-        th.join()
+    try:
+        # every caller is inside `get` while the first one's run is still in flight: one in
+        # `make`, the others waiting for that run (or, were it not joined, in `make` of their own)
+        deadline = time.monotonic() + 30
+        while not all(blocked(th) for th in threads) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert all(blocked(th) for th in threads), "the callers did not all wait"
+        assert len(calls) == 1, f"{len(calls)} runs for one settings in flight"
+    finally:
+        gate.set()
+        for th in threads:
+            th.join()
     assert len(calls) == 1 and len({id(a[0]) for a in answers}) == 1
     assert renders.get("k", lambda: pytest.fail("made again"))[0] is answers[0][0]
 

@@ -140,13 +140,33 @@ def test_structure_bank_is_filled_from_texture_crops_evenly():
     assert torch.allclose(model.structure_bank, maps[[1, 3]], atol=1e-5)
 
 
-def test_expansion_is_scored_against_its_input_beside_the_reconstruction():
-    from artvae.measure.samples import evaluate_expansion
+def test_expansion_is_scored_against_its_input_beside_the_reconstruction(monkeypatch):
+    """An expansion that is each input's own code repeated 2x2 has four quarters that are the
+    input's tileable reconstruction: it scores as that does against the input (each against its
+    own), and the plain reconstruction's score stands beside it."""
+    from artvae.measure import samples
+    from artvae.ops.latent import Code
+    from artvae.train.data import centre_crops
 
     torch.manual_seed(0)
     model = ArtVAE(ModelConfig.tiny()).eval()
     images = [(x * 255).round().to(torch.uint8) for x in textures(3, 5)]
-    m = evaluate_expansion(model, images, count=2)
-    assert m["count"] == 2
-    assert m["expanded_swd"] > 0 and m["reconstruction_swd"] > 0
-    assert m["expanded_swd"] != m["reconstruction_swd"]
+    monkeypatch.setattr(samples, "expanded", lambda model, code, size, seed: Code(
+        code.structure.repeat(1, 1, 2, 2), code.style, size))
+    m = samples.evaluate_expansion(model, images, count=2)
+
+    crops = centre_crops(images[:2], samples.SIDE)  # (2, 3, 256, 256), what is scored against
+    with torch.inference_mode():
+        q_s, q_w = model.encode(ArtVAE.to_model_range(crops))
+        tiled = ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode(), tileable=True))
+        plain = ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode()))
+
+    def swd_to_input(made: torch.Tensor, copies: int = 1) -> float:
+        """Mean over the inputs of the SWD of `copies` of what was made from each to it."""
+        return sum(swd_matrix(made[i:i + 1].repeat(copies, 1, 1, 1), crops[i:i + 1]).mean()
+                   .item() for i in range(2)) / 2
+
+    assert m == {"count": 2, "expanded_swd": pytest.approx(swd_to_input(tiled, 4), abs=0.011),
+                 "reconstruction_swd": pytest.approx(swd_to_input(plain), abs=0.011)}
+    # scored against another input, it would be off by far more than the rounding (0.01)
+    assert abs(swd_to_input(tiled.flip(0), 4) - m["expanded_swd"]) > 0.1

@@ -7,28 +7,27 @@ import shutil
 
 import numpy as np
 from PIL import Image
-from test_browser import (  # noqa: F401 (browser: the fixture, shared)
+from test_browser import (  # noqa: F401 (browser, elsewhere: the fixtures, shared)
     ARTIFACTS,
     EXAMPLES,
-    WAIT_MS,
     browser,
+    elsewhere,
     upload,
     wait_for_new_image,
 )
+from test_browser import open_page as open_app
 
 from artvae.ops import paint
 
 
-def open_page(browser, app_url):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    page.set_default_timeout(WAIT_MS)
-    page.goto(app_url, wait_until="load")
+def open_page(browser, app_url, elsewhere):  # noqa: F811
+    page = open_app(browser, app_url, elsewhere, viewport={"width": 1280, "height": 1400})
     page.get_by_role("tab", name="Encode").wait_for()
     return page
 
 
-def test_paint_a_brush_stroke_changes_the_painting(browser, app_url):  # noqa: F811
-    page = open_page(browser, app_url)
+def test_paint_a_brush_stroke_changes_the_painting(browser, app_url, elsewhere):  # noqa: F811
+    page = open_page(browser, app_url, elsewhere)
     page.get_by_role("tab", name="Paint").click()
     upload(page, "paint-texture-1", EXAMPLES / "bricks.png")
     upload(page, "paint-texture-2", EXAMPLES / "cells.png")
@@ -50,8 +49,8 @@ def test_paint_a_brush_stroke_changes_the_painting(browser, app_url):  # noqa: F
     page.close()
 
 
-def test_palette_cell_click_opens_it_in_mix_with_its_weights(browser, app_url):  # noqa: F811
-    page = open_page(browser, app_url)
+def test_palette_cell_click_opens_it_in_mix_with_its_weights(browser, app_url, elsewhere):  # noqa: F811
+    page = open_page(browser, app_url, elsewhere)
     page.get_by_role("tab", name="Palette").click()
     for i, name in enumerate(("bricks", "cells", "marble", "wood")):
         upload(page, f"palette-corner-{i + 1}", EXAMPLES / f"{name}.png")
@@ -77,7 +76,7 @@ def restore(page, made, tmp_path) -> None:
 
 
 def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
-        browser, app_url, client, tmp_path):  # noqa: F811
+        browser, app_url, client, tmp_path, elsewhere):  # noqa: F811
     from gradio_client import handle_file
 
     mask = tmp_path / "mask.png"
@@ -85,7 +84,7 @@ def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
     made, _ = client.predict(handle_file(mask), [handle_file(EXAMPLES / "marble.png"),
                                                  handle_file(EXAMPLES / "woven.png")],
                              softness=0.45, size=320, tileable=True, api_name="/paint")
-    page = open_page(browser, app_url)
+    page = open_page(browser, app_url, elsewhere)
     page.get_by_role("tab", name="Paint").click()
     first = wait_for_new_image(page, "paint-result")  # the first page's painting
     restore(page, made, tmp_path)
@@ -103,12 +102,12 @@ def test_restore_a_paint_png_opens_paint_with_its_mask_and_settings(
 
 
 def test_restore_a_palette_png_opens_palette_with_its_corners_and_grid(
-        browser, app_url, client, tmp_path):  # noqa: F811
+        browser, app_url, client, tmp_path, elsewhere):  # noqa: F811
     from gradio_client import handle_file
 
     corners = [handle_file(EXAMPLES / f"{n}.png") for n in ("wood", "stripes", "cells", "marble")]
     sheet, _, _ = client.predict(corners, rows=3, cols=2, cell=64, api_name="/palette")
-    page = open_page(browser, app_url)
+    page = open_page(browser, app_url, elsewhere)
     restore(page, sheet, tmp_path)
     page.get_by_role("tab", name="Palette", selected=True).wait_for()
     page.wait_for_function("() => document.querySelectorAll('#palette-gallery img').length"
@@ -119,7 +118,7 @@ def test_restore_a_palette_png_opens_palette_with_its_corners_and_grid(
 
 
 def test_restore_a_paint_png_without_its_mask_asks_for_the_mask(
-        browser, app_url, client, tmp_path):  # noqa: F811
+        browser, app_url, client, tmp_path, elsewhere):  # noqa: F811
     from gradio_client import handle_file
 
     from artvae.ops.images import read_recipe, save_png
@@ -131,7 +130,7 @@ def test_restore_a_paint_png_without_its_mask_asks_for_the_mask(
                              size=256, api_name="/paint")
     recipe = read_recipe(made)
     del recipe["mask"]  # as painted before masks were kept
-    page = open_page(browser, app_url)
+    page = open_page(browser, app_url, elsewhere)
     restore(page, save_png(Image.open(made), tmp_path / "old.png", recipe), tmp_path)
     page.get_by_role("tab", name="Paint", selected=True).wait_for()
     page.get_by_text("Paint a mask first").first.wait_for()  # nothing painted over a guess

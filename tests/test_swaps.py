@@ -150,11 +150,31 @@ def test_swap_grid_puts_sources_on_the_edges():
     assert torch.equal(grid[:, 34:66, :32], layouts[0, :, 16:48, 16:48])
 
 
-def test_evaluate_swaps_reports_model_and_baseline():
-    torch.manual_seed(0)
+def test_evaluate_swaps_scores_a_perfect_swap_one_and_a_swap_that_did_nothing_zero(monkeypatch):
+    """With reconstructions that are the images themselves (R = A), a swap that returns B scores
+    full transfer, and one that returns A none; the colour-matching baseline moves A's colour
+    all the way to B's and keeps A's layout."""
+    from artvae import swaps
+
     model = ArtVAE(ModelConfig.tiny()).eval()
-    images = [(torch.rand(3, 64, 64) * 255).to(torch.uint8) for _ in range(4)]
-    result = evaluate_swaps(model, images, pairs=4)
-    assert result["pairs"] == 4
-    for side in ("model", "colour_matching"):
-        assert set(result[side]) >= {"transfer", "colour_transfer", "layout_kept"}
+    monkeypatch.setattr(model, "reconstruct", lambda x: x)
+    colours = [(0.2, 0.3, 0.4), (0.7, 0.5, 0.2), (0.3, 0.6, 0.3), (0.6, 0.3, 0.6)]
+    images = [(stripes(c, period=8 + 4 * i, vertical=i >= 2)[0] * 255).round().to(torch.uint8)
+              for i, c in enumerate(colours)]
+
+    monkeypatch.setattr(swaps, "swap_codes", lambda model, layouts, styles: styles)  # X = B
+    perfect = evaluate_swaps(model, images, pairs=4)
+    monkeypatch.setattr(swaps, "swap_codes", lambda model, layouts, styles: layouts)  # X = A
+    nothing = evaluate_swaps(model, images, pairs=4)
+
+    every = {"mean": 1.0, "median": 1.0}
+    none = {"mean": 0.0, "median": 0.0}
+    assert perfect["pairs"] == nothing["pairs"] == 4
+    assert perfect["model"]["transfer"] == perfect["model"]["colour_transfer"] == every
+    assert nothing["model"]["transfer"] == nothing["model"]["colour_transfer"] == none
+    assert nothing["model"]["layout_kept"] == every  # X is A: every edge where A has it
+    assert perfect["model"]["layout_kept_reconstruction"] == every  # R is A
+    assert perfect["model"]["layout_kept"]["mean"] < 0.5  # B: stripes the other way (i, i + 2)
+    baseline = perfect["colour_matching"]
+    assert baseline == nothing["colour_matching"]  # no model in it
+    assert baseline["colour_transfer"]["mean"] > 0.99 and baseline["layout_kept"] == every
