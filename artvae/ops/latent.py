@@ -7,6 +7,7 @@ engine decodes the result.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,70 @@ def _mix_styles(
     return centre + mixed * (length / mixed.norm(dim=1, keepdim=True).clamp_min(1e-6))
 
 
+DETAIL_SIGMA = 1.0  # map cells: the fine band is what a Gaussian blur of this width takes away
+DETAIL_REACH = 2.0  # map cells: how far around a place its own fine detail is judged
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, circular: bool) -> torch.Tensor:
+    """(B, C, h, w) blurred by a Gaussian of `sigma` cells; circular wraps around the edges
+    (for tiles), else the edges are extended."""
+    if sigma <= 0:
+        return x
+    for dim in (-1, -2):  # separable: along the width, then the height
+        n = x.shape[dim]
+        radius = min(math.ceil(3 * sigma), n - 1 if circular else 4 * n)
+        if radius < 1:
+            continue
+        taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
+        kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+        kernel = kernel / kernel.sum()
+        moved = x.transpose(dim, -1)  # the blurred axis last
+        shape = moved.shape
+        flat = moved.reshape(-1, 1, shape[-1])
+        flat = F.pad(flat, (radius, radius), mode="circular" if circular else "replicate")
+        x = F.conv1d(flat, kernel[None, None]).reshape(shape).transpose(dim, -1)
+    return x
+
+
+def fine_band(structure: torch.Tensor) -> torch.Tensor:
+    """The finest detail of a layout map, a cell or two across: (B, C_s, h, w) -> same shape."""
+    return structure - gaussian_blur(structure, DETAIL_SIGMA, False)
+
+
+def with_texture(layout: torch.Tensor, donors: list[torch.Tensor],
+                 weights: list[float] | list[torch.Tensor]) -> torch.Tensor:
+    """A layout map (B, C_s, h, w) whose fine band is topped up, place by place, to the weighted
+    fine-band energy of the style sources' maps (`donors`, each mirror-tiled to the canvas), with
+    those sources' own fine bands. A style is rendered from the map it is given: a smooth layout
+    (a sky, a gradient) gives a textured style nothing to draw its grain, planks or blades from,
+    and it drew the decoder's 8-px cells instead. Where the layout has detail of its own it is
+    left as it is; `weights` (floats, or (1, 1, h, w) maps for a style that varies across the
+    canvas) say how much each source's look counts. Each channel keeps the layout's spread over
+    space (for encoded maps: 1)."""
+    size = layout.shape[-2:]
+    bands = [fine_band(_tiled_to(d.to(layout), size)) for d in donors]
+    wanted = sum(w * b.pow(2).mean(dim=(1, 2, 3), keepdim=True)
+                 for w, b in zip(weights, bands, strict=True))  # fine-band energy asked for
+    detail = sum(w * b for w, b in zip(weights, bands, strict=True))
+    detail = detail / detail.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-6)
+    own = fine_band(layout).pow(2).mean(dim=1, keepdim=True)  # (B, 1, h, w)
+    own = gaussian_blur(own, DETAIL_REACH, False)
+    missing = (wanted - own).clamp_min(0.0).sqrt()
+    return _keep_spread(layout + missing * detail, [layout], [1.0])
+
+
+def _tiled_to(structure: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C_s, h0, w0) -> (B, C_s, *size): mirror-tiled or cropped, never stretched (a stretched
+    map would change the grain's scale)."""
+    h, w = size
+    if structure.shape[-2] < h or structure.shape[-1] < w:
+        block = torch.cat([structure, structure.flip(-1)], dim=-1)
+        block = torch.cat([block, block.flip(-2)], dim=-2)
+        reps = (-(-h // block.shape[-2]), -(-w // block.shape[-1]))
+        structure = block.repeat(1, 1, *reps)
+    return structure[..., :h, :w]
+
+
 def normalise_weights(weights: list[float] | torch.Tensor) -> list[float]:
     """Non-negative weights scaled to sum to one."""
     weights = [float(w) for w in weights]
@@ -76,8 +141,9 @@ def mix(
     structure_from: int | None = 0,
     style_centre: torch.Tensor | None = None,
 ) -> Code:
-    """Style = weighted mix of the codes' styles; structure = codes[structure_from]'s, or (None)
-    a weighted mix of all structures resized to the first's size."""
+    """Style = weighted mix of the codes' styles; structure = codes[structure_from]'s (where it
+    is bare, textured from the other codes' maps: `with_texture`), or (None) a weighted mix of
+    all structures resized to the first's size."""
     if len(codes) != len(weights) or not codes:
         raise ValueError("give one weight per texture")
     weights = normalise_weights(weights)
@@ -88,7 +154,12 @@ def mix(
     style = _mix_styles([c.style for c in codes], weights, centre)
     if structure_from is not None:
         base = codes[structure_from]
-        return Code(base.structure, style, base.size)
+        others = [i for i in range(len(codes)) if i != structure_from and weights[i] > 0]
+        structure = base.structure
+        if others:  # the other styles' grain, drawn from their own maps where the layout is bare
+            structure = with_texture(structure, [codes[i].structure for i in others],
+                                     [weights[i] for i in others])
+        return Code(structure, style, base.size)
     size = codes[0].structure.shape[-2:]
     maps = [_fit_structure(c.structure, size) for c in codes]
     structure = _keep_spread(sum(w * m for w, m in zip(weights, maps, strict=True)), maps, weights)
@@ -126,7 +197,8 @@ def blend(
     ramp: str = "left-right",
 ) -> Code:
     """A -> B at `t` in [0, 1]. full: layout and style move together; style: A's layout, the
-    style moves; spatial: one canvas of A's layout whose style ramps from A to B across it."""
+    style moves; spatial: one canvas of A's layout whose style ramps from A to B across it. In
+    `style` and `spatial`, A's bare places take B's grain as B's style arrives (`with_texture`)."""
     if not 0.0 <= t <= 1.0:
         raise ValueError("t must be between 0 and 1")
     centre = (style_centre.to(a.style.device) if style_centre is not None
@@ -137,13 +209,16 @@ def blend(
         structure = _keep_spread((1 - t) * a.structure + t * b_structure, maps, weights)
         return Code(structure, _mix_styles([a.style, b.style], weights, centre), a.size)
     if mode == "style":
-        return Code(a.structure, _mix_styles([a.style, b.style], [1.0 - t, t], centre), a.size)
+        structure = with_texture(a.structure, [b.structure], [t]) if t > 0 else a.structure
+        return Code(structure, _mix_styles([a.style, b.style], [1.0 - t, t], centre), a.size)
     if mode == "spatial":
         weight_b = spatial_ramp(a.structure.shape[-2:], t, ramp)  # (1, 1, h, w)
         styles = [a.style[..., None, None], b.style[..., None, None]]  # (B, D, 1, 1)
         # the same spherical mix, with weights that vary across the canvas -> (B, D, h, w)
         style = _mix_styles(styles, [1 - weight_b, weight_b], centre[..., None, None])
-        return Code(a.structure, style, a.size)
+        structure = (with_texture(a.structure, [b.structure], [weight_b])
+                     if weight_b.max() > 0 else a.structure)
+        return Code(structure, style, a.size)
     raise ValueError(f"unknown blend mode {mode!r}: use one of {', '.join(BLEND_MODES)}")
 
 
@@ -152,16 +227,10 @@ def resize(code: Code, size: tuple[int, int], tile: bool = True) -> Code:
     texture's scale) or stretched to the new size. Tiles alternate with their mirror images, so
     a layout that does not wrap around meets itself without a seam."""
     h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)  # ceil: the crop trims the rest
-    structure = code.structure
-    if tile and (h > structure.shape[-2] or w > structure.shape[-1]):
-        block = torch.cat([structure, structure.flip(-1)], dim=-1)  # (B, C, h0, 2w0)
-        block = torch.cat([block, block.flip(-2)], dim=-2)  # (B, C, 2h0, 2w0)
-        reps = (-(-h // block.shape[-2]), -(-w // block.shape[-1]))
-        structure = block.repeat(1, 1, *reps)[..., :h, :w]
-    elif tile:
-        structure = structure[..., :h, :w]
+    if tile:
+        structure = _tiled_to(code.structure, (h, w))
     else:
-        structure = _fit_structure(structure, (h, w))
+        structure = _fit_structure(code.structure, (h, w))
     style = code.style
     if style.dim() == 4:
         style = F.interpolate(style, size=(h, w), mode="bilinear", align_corners=False)

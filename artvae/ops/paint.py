@@ -13,14 +13,12 @@ mask) is `artvae.serve.playground.paint`.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .latent import Code, _mix_styles
+from .latent import Code, _mix_styles, gaussian_blur, with_texture
 
 # (name, RGB): the mask colour of texture i is MASK_COLOURS[i]
 MASK_COLOURS = (("red", (255, 0, 0)), ("green", (0, 255, 0)), ("blue", (0, 0, 255)),
@@ -54,27 +52,6 @@ def mask_labels(mask: Image.Image, count: int) -> torch.Tensor:
     return owner[distance.argmin(dim=1)].reshape(mask.height, mask.width)
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float, circular: bool) -> torch.Tensor:
-    """(B, C, h, w) blurred by a Gaussian of `sigma` cells; circular wraps around the edges
-    (for tiles), else the edges are extended."""
-    if sigma <= 0:
-        return x
-    for dim in (-1, -2):  # separable: along the width, then the height
-        n = x.shape[dim]
-        radius = min(math.ceil(3 * sigma), n - 1 if circular else 4 * n)
-        if radius < 1:
-            continue
-        taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
-        kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        moved = x.transpose(dim, -1)  # the blurred axis last
-        shape = moved.shape
-        flat = moved.reshape(-1, 1, shape[-1])
-        flat = F.pad(flat, (radius, radius), mode="circular" if circular else "replicate")
-        x = F.conv1d(flat, kernel[None, None]).reshape(shape).transpose(dim, -1)
-    return x
-
-
 def region_weights(labels: torch.Tensor, count: int, shape: tuple[int, int], softness: float,
                    tileable: bool = False) -> torch.Tensor:
     """(H, W) labels -> (1, count, h, w) weights of each texture at the structure map's
@@ -82,7 +59,7 @@ def region_weights(labels: torch.Tensor, count: int, shape: tuple[int, int], sof
     (0: as sharp as a cell, 1: one sigma = MAX_BLUR of the shorter side)."""
     one_hot = F.one_hot(labels, count).permute(2, 0, 1)[None].float()  # (1, K, H, W)
     weights = F.interpolate(one_hot, size=shape, mode="area")  # (1, K, h, w)
-    weights = _gaussian_blur(weights, softness * MAX_BLUR * min(shape), tileable)
+    weights = gaussian_blur(weights, softness * MAX_BLUR * min(shape), tileable)
     return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-8)
 
 
@@ -98,10 +75,14 @@ def painted_style(styles: torch.Tensor, weights: torch.Tensor,
 
 def paint_code(structure: torch.Tensor, styles: torch.Tensor, labels: torch.Tensor,
                size: tuple[int, int], centre: torch.Tensor, softness: float,
-               tileable: bool = False) -> Code:
-    """A layout (1, C_s, h, w) whose style follows the mask's regions -> the painted Code."""
+               tileable: bool = False, donors: torch.Tensor | None = None) -> Code:
+    """A layout (1, C_s, h, w) whose style follows the mask's regions -> the painted Code.
+    `donors` (K, C_s, h', w'), the textures' own maps, give each region their grain where the
+    layout is bare (`latent.with_texture`)."""
     weights = region_weights(labels, styles.shape[0], tuple(structure.shape[-2:]), softness,
                              tileable)
+    if donors is not None:
+        structure = with_texture(structure, list(donors.split(1)), list(weights.split(1, dim=1)))
     return Code(structure, painted_style(styles, weights, centre), size)
 
 

@@ -243,9 +243,11 @@ def paint(engine: Engine, mask, textures: list, layout=None, softness=0.3, size=
         structure = generate.sample_code(engine.model, seed, out_size).structure
     else:
         structure = engine.code_at(inputs[0][0], out_size).structure
-    styles = torch.cat([engine.encode(image).style for image, _ in inputs])  # (K, D_w)
+    textures_codes = [engine.code_at(image, out_size) for image, _ in inputs]
+    styles = torch.cat([c.style for c in textures_codes])  # (K, D_w)
+    donors = torch.cat([c.structure for c in textures_codes])  # (K, C_s, h, w)
     code = paint_code(structure.cpu(), styles.cpu(), labels, out_size,
-                      engine.model.style_mean.cpu(), softness, tileable)
+                      engine.model.style_mean.cpu(), softness, tileable, donors.cpu())
     digests = [mask_digest, *(d for _, d in inputs)]
     if layout_input is not None:
         digests.append(layout_input[1])
