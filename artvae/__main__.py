@@ -153,6 +153,18 @@ def cmd_train_corrector(args: argparse.Namespace) -> None:
                     args.minutes)
 
 
+def cmd_train_gpu(args: argparse.Namespace) -> None:
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.gpu import Budgets, Recipe, run
+
+    minutes = {"autoencoder": args.ae_minutes, "corrector": args.corrector_minutes,
+               "prior": args.prior_minutes}
+    budgets = Budgets(**{phase: m for phase, m in minutes.items() if m is not None})
+    run(Recipe(args.data, args.out, args.init_from or BUNDLED_WEIGHTS, args.structure_channels,
+               args.preset, args.device, budgets, args.ae_steps, args.corrector_steps,
+               args.prior_steps))
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from .model.hub import BUNDLED_WEIGHTS
     from .train.export import export
@@ -354,6 +366,8 @@ def add_part_training_commands(commands) -> None:
     add_model_options(p)
     p.set_defaults(run=cmd_train_corrector)
 
+    add_train_gpu_parser(commands)
+
 
 def add_weights_commands(commands) -> None:
     """export and publish: a run's weights to a checkpoint folder, a folder to the Hub."""
@@ -392,6 +406,42 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_commands(commands, add_model_options)
     cli.add_studio_commands(commands, add_model_options)
     return parser
+
+
+def add_train_gpu_parser(commands) -> None:
+    p = commands.add_parser(
+        "train-gpu", help="the prepared GPU run: a 16-channel map with noise inputs and a "
+                          "discriminator, then the corrector and prior retrained, exported "
+                          "(10 minutes of one H100; the same command resumes)",
+        description="Phases: start (the weights grown to a wider map, with noise inputs), "
+                    "autoencoder, autoencoder-export, corrector, prior, export (OUT/final). "
+                    "OUT/state.json records the finished ones; running the same command again "
+                    "skips them and resumes the unfinished one from its last.pt. 16 channels "
+                    "rather than a 1/4-resolution map: a prepared choice (the wider map "
+                    "starts from the shipped model exactly; see artvae/train/gpu.py and "
+                    "docs/gpu.md).")
+    p.add_argument("--data", type=Path, default=Path("data/pack"),
+                   help="a packed corpus (python -m artvae.data pack; <= 64 MiB travels to a "
+                        "lent machine) or a corpus (default data/pack)")
+    p.add_argument("--out", type=Path, default=Path("runs/wide"),
+                   help="run folder: state.json, each phase's folder, final/ (default runs/wide)")
+    p.add_argument("--init-from", type=Path,
+                   help="weights to grow and start from (default: the bundled checkpoint)")
+    p.add_argument("--structure-channels", type=int, default=16,
+                   help="structure channels to grow the map to (default 16)")
+    p.add_argument("--preset", default="h100", choices=["h100", "tiny"],
+                   help="h100: the real run (needs CUDA); tiny: a dry run in seconds on a CPU")
+    p.add_argument("--ae-minutes", type=float,
+                   help="autoencoder training budget (default 5)")
+    p.add_argument("--corrector-minutes", type=float,
+                   help="corrector training budget (default 1.25)")
+    p.add_argument("--prior-minutes", type=float,
+                   help="prior training budget (default 1.25)")
+    p.add_argument("--ae-steps", type=int, help="autoencoder schedule length (default 1500)")
+    p.add_argument("--corrector-steps", type=int, help="corrector schedule length (default 1500)")
+    p.add_argument("--prior-steps", type=int, help="prior schedule length (default 6000)")
+    p.add_argument("--device", help="cuda (default: the best available)")
+    p.set_defaults(run=cmd_train_gpu)
 
 
 def main(argv: list[str] | None = None) -> None:

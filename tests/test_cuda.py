@@ -1,6 +1,7 @@
 """The CUDA path: the engine under bf16 autocast on a GPU, banded decoding, training and the
-prior's training there. Skipped where PyTorch sees no GPU (CI has none); run on a lent GPU
-machine with `pytest tests/test_cuda.py`."""
+prior's training there, noise inputs, and the prepared GPU run as a dry run. Skipped where
+PyTorch sees no GPU (CI has none); run on a lent GPU machine with `pytest tests/test_cuda.py`
+(or `python -m artvae.gpu_check`, which runs it with the rest)."""
 
 from pathlib import Path
 
@@ -75,3 +76,42 @@ def test_training_and_prior_training_run_on_cuda(corpus, tmp_path):
                       PriorTrainConfig.preset("tiny"), device="cuda")
     model = ArtVAE.from_pretrained(out)
     assert model.prior is not None
+
+
+def test_noise_inputs_draw_the_same_grain_on_cuda():
+    """The noise fields are drawn on the CPU: a decode with noise inputs on the GPU is the CPU's
+    image, whole and banded."""
+    from dataclasses import replace
+
+    from artvae.model.config import ModelConfig
+
+    torch.manual_seed(0)
+    model = ArtVAE(replace(ModelConfig.tiny(), noise_inputs=True)).eval()
+    for p in model.parameters():
+        p.data.normal_(0.0, 0.2)
+    structure, style = torch.randn(2, 4, 8, 8), torch.randn(2, 8)
+    with torch.inference_mode():
+        cpu = model.decode(structure, style, tileable=True)
+        model.cuda()
+        gpu = model.decode(structure.cuda(), style.cuda(), tileable=True).cpu()
+        banded = tiled.decode(model.decoder, structure.cuda(), style.cuda(), True).cpu()
+    scale = cpu.abs().max()
+    assert (gpu - cpu).abs().max() < 1e-3 * scale and (banded - cpu).abs().max() < 1e-3 * scale
+
+
+def test_the_prepared_gpu_run_runs_on_cuda_as_a_dry_run(corpus, tmp_path):
+    """`train-gpu --preset tiny` on CUDA: every phase in bf16 with crops cut on the GPU, a wider
+    map with noise inputs at the end."""
+    from dataclasses import replace
+
+    from artvae.model.config import ModelConfig
+    from artvae.train.gpu import PHASES, Recipe, run
+
+    ArtVAE(replace(ModelConfig.tiny(), prior_width=8, corrector_width=8)).save_pretrained(
+        tmp_path / "start")
+    final = run(Recipe(corpus, tmp_path / "wide", tmp_path / "start", structure_channels=6,
+                       preset="tiny", device="cuda"))
+    model = ArtVAE.from_pretrained(final)
+    assert model.config.structure_channels == 6 and model.config.noise_inputs
+    state = (tmp_path / "wide" / "state.json").read_text()
+    assert all(f'"{phase}"' in state for phase in PHASES)

@@ -4,7 +4,8 @@ An image becomes a *structure* map `s` (C_s, H/8, W/8), where things are, and a 
 vector `w` (D_w,), what they look like. Both have diagonal-Gaussian posteriors. The decoder is
 fully convolutional; the style modulates its normalised features at every block (FiLM), and the
 style may be given per pixel, so one canvas can ramp from one style to another. Circular padding
-(`tileable=True`) makes the decoded image wrap around without a seam.
+(`tileable=True`) makes the decoded image wrap around without a seam. Optional noise inputs
+(`ModelConfig.noise_inputs`) add per-pixel grain, scaled by the style, at 1/4 and 1/2 resolution.
 
 Speed shapes the layout: the encoder starts with a pixel-unshuffle (no full-resolution convs), and
 the decoder's widest layers run at 1/8 and 1/4 resolution, ending in a pixel-shuffle.
@@ -27,6 +28,7 @@ from .prior import StructurePrior
 DOWNSCALE = 8  # structure map resolution relative to the image
 OLD_STATISTICS = ("structure_mean", "structure_std")  # buffers of earlier runs' states
 BANK_SIDE = 32  # side of the stored training structure maps (those of 256 px crops)
+NOISE_SEED = 8_808  # with the canvas size, seeds the noise inputs' fields when no one else does
 
 
 class DiagonalGaussian:
@@ -106,6 +108,21 @@ class Encoder(nn.Module):
         return structure, style
 
 
+def _noise_strength(style_dim: int, channels: int) -> nn.Conv2d:
+    """style -> per-channel strength of a noise input; zero-init: no noise until trained."""
+    conv = nn.Conv2d(style_dim, channels, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _noisy(h: torch.Tensor, strength: nn.Conv2d, style: torch.Tensor,
+           noise: torch.Tensor) -> torch.Tensor:
+    """h (B, C, H, W) plus noise (1 or B, 1, H, W) scaled per channel (and per pixel, for a
+    style map) by the style."""
+    return h + strength(_fit_style(style, h)) * noise.to(h.dtype)
+
+
 class Decoder(nn.Module):
     """structure (B, C_s, h, w) + style (B, D_w) or (B, D_w, h', w') -> image (B, 3, 8h, 8w)."""
 
@@ -120,17 +137,44 @@ class Decoder(nn.Module):
         self.up2 = Conv(c4, c2)
         self.film2 = nn.Conv2d(d, 2 * c2, 1)  # the style also sets the last stage's colours
         self.out = Conv(c2, 3 * 4)  # -> pixel-shuffle by 2 -> (B, 3, H, W)
+        # noise inputs (config.noise_inputs): per-pixel grain after each upsampling conv
+        self.noise4 = _noise_strength(d, c4) if cfg.noise_inputs else None
+        self.noise2 = _noise_strength(d, c2) if cfg.noise_inputs else None
+
+    def noise_fields(self, structure: torch.Tensor, generator: torch.Generator | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """N(0, 1) fields for the noise inputs of a decode of `structure` (B, C_s, h, w):
+        (n, 1, 2h, 2w) at 1/4 and (n, 1, 4h, 4w) at 1/2 resolution. From `generator`: one
+        per image (n = B), drawn on the CPU, so a seed gives the same grain on every device.
+        Training without one: fresh ones on the structure's device. Otherwise one field for
+        the whole batch (n = 1) seeded by the canvas size: an image is a function of its code,
+        decoded alone or batched, whole or banded. Per pixel, so a tileable decode wraps."""
+        b, _, h, w = structure.shape
+        if generator is None and self.training:
+            return (torch.randn(b, 1, 2 * h, 2 * w, device=structure.device),
+                    torch.randn(b, 1, 4 * h, 4 * w, device=structure.device))
+        if generator is None:
+            generator, b = torch.Generator().manual_seed(NOISE_SEED + (h << 20) + w), 1
+        quarter = torch.randn(b, 1, 2 * h, 2 * w, generator=generator)
+        half = torch.randn(b, 1, 4 * h, 4 * w, generator=generator)
+        return quarter.to(structure.device), half.to(structure.device)
 
     def forward(
-        self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False
+        self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
+        noise = self.noise_fields(structure, generator) if self.noise4 is not None else None
         h = self.stem(structure, tileable)
         for block in self.blocks8:
             h = block(h, style, tileable)
         h = self.up4(F.interpolate(h, scale_factor=2.0, mode="nearest"), tileable)
+        if noise is not None:
+            h = _noisy(h, self.noise4, style, noise[0])
         for block in self.blocks4:
             h = block(h, style, tileable)
         h = self.up2(F.interpolate(F.silu(h), scale_factor=2.0, mode="nearest"), tileable)
+        if noise is not None:
+            h = _noisy(h, self.noise2, style, noise[1])
         scale, shift = self.film2(_fit_style(style, h)).chunk(2, dim=1)
         h = F.silu(h * (1 + scale) + shift)
         return F.pixel_shuffle(self.out(h, tileable), 2)
@@ -206,10 +250,13 @@ class ArtVAE(
         return structure, style
 
     def decode(
-        self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False
+        self, structure: torch.Tensor, style: torch.Tensor, tileable: bool = False,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """(structure, style) -> (B, 3, 8h, 8w) in about [-1, 1]; tileable wraps around."""
-        return self.decoder(structure, style, tileable)
+        """(structure, style) -> (B, 3, 8h, 8w) in about [-1, 1]; tileable wraps around.
+        `generator` draws the noise inputs' grain, where the model has them
+        (`Decoder.noise_fields`)."""
+        return self.decoder(structure, style, tileable, generator)
 
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """[0, 1] images -> their deterministic (posterior-mean) reconstructions in [0, 1]."""
@@ -285,6 +332,21 @@ def widened(model: ArtVAE, channels: int) -> ArtVAE:
     if unexpected or set(missing) != {"structure_bank"}:
         raise KeyError(f"widening did not fit: {missing[:5]} {unexpected[:5]}")
     return wide
+
+
+@torch.no_grad()
+def with_noise_inputs(model: ArtVAE) -> ArtVAE:
+    """`model` with the decoder's noise inputs (`ModelConfig.noise_inputs`) at zero strength:
+    it decodes exactly as before, and training can turn the grain up. Everything else (a
+    prior, a corrector, the latent statistics) carries over: the codes do not change."""
+    if model.config.noise_inputs:
+        return model
+    noisy = ArtVAE(replace(model.config, noise_inputs=True))
+    missing, unexpected = noisy.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("decoder.noise4.", "decoder.noise2."))
+                         for k in missing):
+        raise KeyError(f"noise inputs did not fit: {missing[:5]} {unexpected[:5]}")
+    return noisy.train(model.training)
 
 
 @torch.no_grad()

@@ -29,6 +29,11 @@ class ModelConfig:
     # times the corrector looks and moves the code (weights shared): each pass decodes the code
     # once more and sees what is still wrong; the corrector is trained for this many passes
     corrector_passes: int = 1
+    # per-pixel Gaussian noise added at the decoder's 1/4 and 1/2 resolution stages, each
+    # channel scaled by a strength the style sets (StyleGAN's noise inputs): grain that a
+    # 1/8-resolution code cannot place. Off in configs saved before it existed; the strengths
+    # start at zero, so a model given them decodes as before until training moves them
+    noise_inputs: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,6 +13,9 @@ Two exact rewrites make it faster than the plain forward pass, whatever the size
 - "nearest 2x upsample, then 3x3 conv" is four 2x2 convs on the small map, one per output
   phase, interleaved by a pixel shuffle: 16 instead of 36 multiply-adds per input pair.
 - a spatial style (B, D_w, h', w') is resized to each band's rows only, never to the map.
+
+A decoder with noise inputs gets the same noise fields as its plain forward pass
+(`Decoder.noise_fields`), added band by band.
 """
 
 from __future__ import annotations
@@ -139,6 +142,26 @@ def _modulation(film: torch.nn.Conv2d, part: int, parts: int, style: torch.Tenso
     return list(F.conv2d(style, weight, bias).chunk(2, dim=1))
 
 
+def _style_rows(conv: torch.nn.Conv2d, style: torch.Tensor, a: int, b: int, height: int,
+                width: int) -> torch.Tensor:
+    """A 1x1 conv of the style, rows a..b-1 of a (height, width) map: (B, C, 1, 1) for a
+    global style, (B, C, b-a, width) for a style map."""
+    if style.dim() == 2:
+        return F.linear(style, conv.weight.flatten(1), conv.bias)[:, :, None, None]
+    return F.conv2d(_resize_rows(style, a, b, height, width), conv.weight, conv.bias)
+
+
+def _add_noise(x: torch.Tensor, strength: torch.nn.Conv2d, style: torch.Tensor,
+               noise: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W) += noise (1 or B, 1, H, W) scaled by the style's strength, band by band
+    (a noise input of the decoder); x is updated in place."""
+    batch, c, height, width = x.shape
+    for a, b in _bands(height, _band_rows(batch * c, width)):
+        x[:, :, a:b] += (_style_rows(strength, style, a, b, height, width)
+                         * noise[:, :, a:b].to(x.dtype))
+    return x
+
+
 def _group_stats(x: torch.Tensor, groups: int, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel (B, C, 1, 1) mean and 1/std of x's group, over the whole map, read in bands
     (two passes: the mean, then the spread around it, as GroupNorm computes it)."""
@@ -214,9 +237,12 @@ def _map(shape: tuple[int, ...], band: Callable[[int, int], torch.Tensor], heigh
 
 
 def decode(decoder: Decoder, structure: torch.Tensor, style: torch.Tensor,
-           tileable: bool = False) -> torch.Tensor:
-    """The same as `decoder(structure, style, tileable)`: (B, C_s, h, w) + (B, D_w) or (B, D_w,
-    h', w') -> (B, 3, 8h, 8w), in bounded memory and fewer operations."""
+           tileable: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The same as `decoder(structure, style, tileable, generator)`: (B, C_s, h, w) + (B, D_w)
+    or (B, D_w, h', w') -> (B, 3, 8h, 8w), in bounded memory and fewer operations."""
+    noise = (None, None)
+    if decoder.noise4 is not None:
+        noise = decoder.noise_fields(structure, generator)  # (n, 1, 2h, 2w), (n, 1, 4h, 4w)
     h8, w8 = structure.shape[-2:]
     source = lambda a, b: structure[:, :, a:b]  # noqa: E731 - the stem reads the map as it is
     x = _map((h8, w8), lambda a, b: _conv_band(decoder.stem, source, a, b, h8, tileable),
@@ -225,9 +251,11 @@ def decode(decoder: Decoder, structure: torch.Tensor, style: torch.Tensor,
         x = _resblock(block, x, style, tileable)
     x4 = _upsampled(decoder.up4, x, tileable)
     del x  # the 1/8 map is done with
+    if noise[0] is not None:
+        x4 = _add_noise(x4, decoder.noise4, style, noise[0])
     for block in decoder.blocks4:
         x4 = _resblock(block, x4, style, tileable)
-    return _last_stage(decoder, x4, style, tileable)
+    return _last_stage(decoder, x4, style, tileable, noise[1])
 
 
 def _upsampled(conv: Conv, x: torch.Tensor, tileable: bool) -> torch.Tensor:
@@ -240,10 +268,11 @@ def _upsampled(conv: Conv, x: torch.Tensor, tileable: bool) -> torch.Tensor:
                 max(1, _band_rows(len(x) * conv.out_channels, 2 * w) // 2), scale=2)
 
 
-def _last_stage(decoder: Decoder, x4: torch.Tensor, style: torch.Tensor,
-                tileable: bool) -> torch.Tensor:
-    """(B, C4, h4, w4) -> image (B, 3, 4h4, 4w4): up2, film2, out and the pixel shuffle, one
-    band of image rows at a time (the 1/2-resolution map is never whole)."""
+def _last_stage(decoder: Decoder, x4: torch.Tensor, style: torch.Tensor, tileable: bool,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C4, h4, w4) -> image (B, 3, 4h4, 4w4): up2, its noise input (`noise` (n, 1, 2h4,
+    2w4), if any), film2, out and the pixel shuffle, one band of image rows at a time (the
+    1/2-resolution map is never whole)."""
     h4, w4 = x4.shape[-2:]
     h2, w2 = 2 * h4, 2 * w4
     kernels = _phase_kernels(decoder.up2.weight)
@@ -254,6 +283,9 @@ def _last_stage(decoder: Decoder, x4: torch.Tensor, style: torch.Tensor,
         lo, hi = a // 2, (b + 1) // 2
         h = _upconv_band(decoder.up2, kernels, act4, lo, hi, h4, tileable)[:, :, a - 2 * lo:
                                                                             b - 2 * lo]
+        if noise is not None:
+            h = h + (_style_rows(decoder.noise2, style, a, b, h2, w2)
+                     * noise[:, :, a:b].to(h.dtype))
         scale, shift = _modulation(decoder.film2, 0, 1, style, a, b, h2, w2)
         return F.silu(torch.addcmul(shift, h, 1 + scale), inplace=True)
 

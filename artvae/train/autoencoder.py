@@ -84,6 +84,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     val_every: int = 500
     ckpt_every: int = 250
+    ckpt_minutes: float | None = None  # also checkpoint this often (a lent machine may go)
     val_images: int = 24  # validation textures scored (centre 256 px crops)
     max_side: int = 512  # textures are held in memory at most this large
     seed: int = 0
@@ -450,7 +451,7 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
     batches = prefetched(lambda: textures.pairs(cfg.batch_pairs, cfg.crop, generator,
                                                    cfg.min_scale))
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
-    started = time.time()
+    started = saved_at = time.time()
     out_of_time = False
     while step < cfg.steps and not out_of_time:
         for group in (*opt.param_groups, *d_opt.param_groups):
@@ -476,9 +477,11 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
             flag = torch.tensor(float(out_of_time), device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             out_of_time = bool(flag.item())
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time):
+        due = cfg.ckpt_minutes is not None and time.time() - saved_at > 60 * cfg.ckpt_minutes
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time or due):
             save_checkpoint(checkpoint, step, model=model, ema=ema, disc=disc, opt=opt,
                             d_opt=d_opt)
+            saved_at = time.time()
     bar.close()
     if distributed:
         dist.destroy_process_group()
