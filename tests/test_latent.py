@@ -3,7 +3,17 @@
 import pytest
 import torch
 
-from artvae.ops.latent import Code, blend, mix, quilt, resize, sample, spatial_ramp
+from artvae.ops.latent import (
+    Code,
+    blend,
+    fine_band,
+    mix,
+    quilt,
+    resize,
+    sample,
+    spatial_ramp,
+    with_texture,
+)
 
 
 def make_code(seed: int, size=(4, 6)) -> Code:
@@ -62,9 +72,55 @@ def test_blend_endpoints_reproduce_inputs(mode):
     assert torch.allclose(end.style, expected_end, atol=1e-5)
 
 
+def correlation(x: torch.Tensor, y: torch.Tensor) -> float:
+    x, y = x.flatten() - x.mean(), y.flatten() - y.mean()
+    return float((x * y).sum() / (x.norm() * y.norm()))
+
+
 def test_blend_style_mode_keeps_layout():
-    a, b = make_code(0), make_code(1)
-    assert torch.equal(blend(a, b, 0.5, "style").structure, a.structure)
+    """A's own map at t = 0; as B's style arrives only A's bare places take B's grain, so a
+    detailed layout stays nearly as it was."""
+    a, b = make_code(0, (16, 16)), make_code(1, (16, 16))
+    assert torch.equal(blend(a, b, 0.0, "style").structure, a.structure)
+    assert correlation(blend(a, b, 0.5, "style").structure, a.structure) > 0.9
+
+
+def smooth_map(size: int = 32) -> torch.Tensor:
+    """(1, 4, size, size) a layout with no detail of its own: ramps, unit spread per channel."""
+    ramp = torch.linspace(-1, 1, size)
+    maps = torch.stack([ramp.expand(size, size), ramp[:, None].expand(size, size),
+                        -ramp.expand(size, size), (ramp[:, None] * ramp).expand(size, size)])
+    return maps[None] / maps.std(dim=(-2, -1), keepdim=True)[None]
+
+
+def test_with_texture_gives_a_bare_layout_the_sources_grain_and_keeps_a_detailed_one():
+    bare = smooth_map()
+    donor = make_code(3, (32, 32)).structure
+    donor = donor / donor.std(dim=(-2, -1), keepdim=True)
+    textured = with_texture(bare, [donor], [1.0])
+    # the bare layout now has fine detail, taken from the donor; its broad shape stays
+    # (a share of it: the sum is scaled back to the layout's spread)
+    assert fine_band(textured).pow(2).mean() > 0.4 * fine_band(donor).pow(2).mean()
+    assert correlation(fine_band(textured), fine_band(donor)) > 0.8
+    assert correlation(textured, bare) > 0.4
+    # a layout with as much detail as the donor everywhere is left nearly as it was
+    detailed = make_code(4, (32, 32)).structure
+    detailed = detailed / detailed.std(dim=(-2, -1), keepdim=True)
+    assert correlation(with_texture(detailed, [donor], [1.0]), detailed) > 0.9
+    # weight 0: nothing asked for, nothing added
+    assert torch.allclose(with_texture(bare, [donor], [0.0]), bare, atol=1e-5)
+    # each channel keeps the layout's spread
+    assert torch.allclose(textured.std(dim=(-2, -1)), bare.std(dim=(-2, -1)), atol=1e-4)
+
+
+def test_mix_gives_a_bare_layout_the_style_sources_grain():
+    bare = Code.full_size(smooth_map(), torch.zeros(1, 8))
+    donor = make_code(5, (32, 32))
+    out = mix([bare, donor], [0.0, 1.0], structure_from=0)
+    assert fine_band(out.structure).pow(2).mean() > 0.4 * fine_band(
+        donor.structure / donor.structure.std(dim=(-2, -1), keepdim=True)).pow(2).mean()
+    alone = mix([bare], [1.0], structure_from=0)  # no other style: the layout as it is
+    assert torch.equal(alone.structure, bare.structure)
 
 
 def test_blend_rejects_unknown_mode_and_bad_t():

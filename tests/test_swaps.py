@@ -154,7 +154,7 @@ def test_evaluate_swaps_scores_a_perfect_swap_one_and_a_swap_that_did_nothing_ze
     """With reconstructions that are the images themselves (R = A), a swap that returns B scores
     full transfer, and one that returns A none; the colour-matching baseline moves A's colour
     all the way to B's and keeps A's layout."""
-    from artvae import swaps
+    from artvae.measure import swaps
 
     model = ArtVAE(ModelConfig.tiny()).eval()
     monkeypatch.setattr(model, "reconstruct", lambda x: x)
