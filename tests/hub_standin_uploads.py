@@ -158,7 +158,7 @@ class HubUploadStandIn(HubStandIn):
         return 200, {}, b""
 
     def _verify_object(self, oid: str, payload: dict) -> Answer:
-        if len(self.objects.get(oid, b"")) != payload["size"] or oid not in self.objects:
+        if oid not in self.objects or len(self.objects[oid]) != payload["size"]:
             return _error(404, None, "Object not found")
         return 200, {}, b""
 

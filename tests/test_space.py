@@ -254,7 +254,7 @@ def test_the_command_prints_the_space_url(hub, tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == f"{hub.url}/{KEY}"
     assert hub.repos[KEY]["visibility"] == "private"
-    assert set(hub.head(KEY)) == expected_files() | {".gitattributes"}
+    assert set(hub.head(KEY)) == set(space_files(ROOT)) | {".gitattributes"}
 
 
 @pytest.mark.parametrize(
