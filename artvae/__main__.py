@@ -175,7 +175,15 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_publish(args: argparse.Namespace) -> None:
     from .model.hub import BUNDLED_WEIGHTS, publish
 
-    print(publish(args.weights or BUNDLED_WEIGHTS, args.repo_id, private=args.private))
+    if args.space:
+        from .space import publish_space
+
+        if args.weights:
+            raise ValueError("--weights goes with --repo-id: a Space gets the bundled checkpoint "
+                             "(export other weights into checkpoints/artvae-textures first)")
+        print(publish_space(args.space, private=args.private))
+    else:
+        print(publish(args.weights or BUNDLED_WEIGHTS, args.repo_id, private=args.private))
 
 
 def add_model_commands(commands) -> None:
@@ -385,10 +393,18 @@ def add_weights_commands(commands) -> None:
     p.add_argument("--device")
     p.set_defaults(run=cmd_export)
 
-    p = commands.add_parser("publish", help="push a checkpoint folder to the Hugging Face Hub")
-    p.add_argument("--repo-id", required=True)
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--weights", type=Path, help="folder to push (default: the bundled one)")
+    p = commands.add_parser(
+        "publish", help="push a checkpoint folder, or the app as a Space, to the Hugging Face Hub")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--repo-id", metavar="USER/NAME",
+                        help="model repository for the checkpoint folder (config, weights, card)")
+    target.add_argument("--space", metavar="USER/NAME",
+                        help="Gradio Space for the app: app.py, the package, requirements, README "
+                             "as the Space card, examples and the bundled weights")
+    p.add_argument("--private", action="store_true",
+                   help="create the repository private (an existing one keeps its visibility)")
+    p.add_argument("--weights", type=Path,
+                   help="with --repo-id: the folder to push (default: the bundled one)")
     p.set_defaults(run=cmd_publish)
 
 
@@ -446,11 +462,12 @@ def add_train_gpu_parser(commands) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from .model.hub import WeightsError
+    from .space import SpaceError
 
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, WeightsError) as error:
+    except (ValueError, FileNotFoundError, WeightsError, SpaceError) as error:
         # errors meant for people (bad image, missing corpus, weights not found) without a trace
         sys.exit(f"error: {error}")
 

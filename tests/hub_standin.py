@@ -7,7 +7,9 @@ reads: `X-Repo-Commit`, `ETag` (plus `X-Linked-Etag` and `X-Linked-Size` for LFS
 401 when anonymous, `RevisionNotFound`, `EntryNotFound`). Every request is logged in `requests`, so
 a test can assert that a load made no network call, and one file can be served damaged on purpose:
 `"truncated"` serves its first half as if it were the whole file (a bad blob lands in the cache),
-`"cut"` announces the full size but sends only half (a download cut short).
+`"cut"` announces the full size but sends only half (a download cut short). Repos of other types
+are keyed as their URLs name them (`spaces/user/name`). Every other route goes to `api()`, which
+finds nothing here; `tests/hub_standin_uploads.py` adds the Hub's write API there.
 """
 
 from __future__ import annotations
@@ -87,18 +89,33 @@ class HubStandIn:
     ) -> None:
         self.stop()
 
-    # -- the /resolve route ------------------------------------------------------------------
+    # -- routing -------------------------------------------------------------------------------
 
     def respond(
-        self, method: str, raw_path: str, authorized: bool
+        self, method: str, raw_path: str, token: str | None, body: bytes = b""
     ) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) for one request; the body is dropped for HEAD by the handler."""
         with self._lock:
             self.requests.append((method, raw_path))
-        parts = urlsplit(raw_path).path.strip("/").split("/")
-        # /{namespace}/{name}/resolve/{revision}/{path...}, or /{name}/resolve/... for old repos
-        at = 2 if len(parts) > 2 and parts[2] == "resolve" else 1
-        if len(parts) < at + 3 or parts[at] != "resolve":
+        url = urlsplit(raw_path)
+        parts = url.path.strip("/").split("/")
+        # /{namespace}/{name}/resolve/..., /{name}/resolve/... (old repos), /spaces/{ns}/{name}/...
+        if method in ("GET", "HEAD") and "resolve" in parts[1:4]:
+            return self.resolve(parts, authorized=token is not None)
+        return self.api(method, url.path, url.query, token, body)
+
+    def api(
+        self, method: str, path: str, query: str, token: str | None, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Routes other than /resolve: none in this stand-in."""
+        return _error(404, None, "Sorry, we can't find the page you are looking for.")
+
+    # -- the /resolve route ------------------------------------------------------------------
+
+    def resolve(self, parts: list[str], authorized: bool) -> tuple[int, dict[str, str], bytes]:
+        """HEAD or GET of `/{repo}/resolve/{revision}/{path...}`, split at '/' into `parts`."""
+        at = parts.index("resolve", 1)
+        if len(parts) < at + 3:
             return _error(404, None, "Sorry, we can't find the page you are looking for.")
         repo_id = "/".join(parts[:at])
         revision = unquote(parts[at + 1])
@@ -128,9 +145,13 @@ class HubStandIn:
             etag = f'"{hashlib.sha256(content).hexdigest()}"'
             headers |= {"ETag": etag, "X-Linked-Etag": etag, "X-Linked-Size": str(announced)}
         else:  # a git blob's etag is its git sha-1
-            blob = b"blob %d\0" % len(content) + content
-            headers["ETag"] = f'"{hashlib.sha1(blob).hexdigest()}"'
+            headers["ETag"] = f'"{git_blob_sha(content)}"'
         return 200, headers, body
+
+
+def git_blob_sha(content: bytes) -> str:
+    """The sha-1 git names a blob by."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 def _error(status: int, code: str | None, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -149,10 +170,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._answer(send_body=True)
 
+    def do_POST(self) -> None:
+        self._answer(send_body=True)
+
+    def do_PUT(self) -> None:
+        self._answer(send_body=True)
+
     def _answer(self, send_body: bool) -> None:
         hub: HubStandIn = self.server.hub  # type: ignore[attr-defined]
-        authorized = "authorization" in {key.lower() for key in self.headers}
-        status, headers, body = hub.respond(self.command, self.path, authorized)
+        auth = self.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+        status, headers, body = hub.respond(self.command, self.path, token, self._read_body())
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -160,6 +188,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(body)
+
+    def _read_body(self) -> bytes:
+        """The request body, sent with a Content-Length or in chunks."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: requests are logged in HubStandIn.requests instead."""

@@ -5,7 +5,8 @@ Hub downloads go through huggingface_hub's own `hf_hub_download` to a stand-in o
 into `huggingface_hub.constants`, and reads those constants again on every request; so most tests
 point the constants at the stand-in with monkeypatch (fast, in-process), and two tests run a fresh
 Python with the environment variables set, as a user would. Publishing is tested with a mocked
-HfApi: uploads need the Hub's commit and LFS/Xet APIs, which the stand-in does not have.
+HfApi, and once for real against the stand-in's write API (tests/hub_standin_uploads.py), with
+hf_xet off so that the weights take the LFS path the stand-in speaks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from artvae.model.autoencoder import ArtVAE
 from artvae.model.config import ModelConfig
 from artvae.model.hub import WeightsError, describe_weights, load_model, parse_weights_spec, publish
 from tests.hub_standin import HubStandIn
+from tests.hub_standin_uploads import HubUploadStandIn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPO = "artvae/textures"
@@ -346,3 +348,20 @@ def test_publish_creates_the_repo_and_uploads_only_the_checkpoint_files(checkpoi
     assert upload["repo_id"] == "someone/textures"
     assert Path(upload["folder_path"]) == checkpoints["old"]
     assert sorted(upload["allow_patterns"]) == ["README.md", "config.json", "model.safetensors"]
+
+
+def test_publish_uploads_the_checkpoint_files_and_nothing_else_to_the_hub(
+    checkpoints, tmp_path, monkeypatch
+):
+    folder = shutil.copytree(checkpoints["old"], tmp_path / "textures")
+    (folder / "notes.txt").write_text("kept here")
+    with HubUploadStandIn() as server:
+        server.tokens["hf_x"] = "someone"
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        assert publish(folder, "someone/textures", token="hf_x") == f"{server.url}/someone/textures"
+        there = server.head("someone/textures")
+    assert set(there) == {".gitattributes", "README.md", "config.json", "model.safetensors"}
+    assert all(there[name] == (folder / name).read_bytes() for name in hub.PUBLISHED_FILES)
+    assert server.stored_as["someone/textures"]["model.safetensors"] == "lfs"

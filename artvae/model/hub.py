@@ -4,9 +4,10 @@ A weights *spec* is an existing folder (read from disk, no network), or a Hub re
 optional revision, `user/repo` or `user/repo@revision`, downloaded into huggingface_hub's cache
 (so `HF_ENDPOINT`, `HF_HUB_OFFLINE` and `HF_HUB_CACHE` work as they do for any Hub library).
 With no spec, `$ARTVAE_WEIGHTS` is used, then the bundled `checkpoints/artvae-textures`, so the
-app works offline. Only `model.safetensors` is ever loaded, never a pickle, and loading is strict: a
-missing or unexpected tensor is an error. Everything a person can cause or fix (a mistyped repo id,
-no network, a truncated download, weights that do not match their config) is raised as a
+app works offline; the same weights are published on the Hub as `MODEL_REPO`. Only
+`model.safetensors` is ever loaded, never a pickle, and loading is strict: a missing or
+unexpected tensor is an error. Everything a person can cause or fix (a mistyped repo id, no
+network, a truncated download, weights that do not match their config) is raised as a
 `WeightsError` whose message says what to do next.
 """
 
@@ -33,6 +34,7 @@ from .autoencoder import ArtVAE
 from .config import ModelConfig
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "checkpoints" / "artvae-textures"
+MODEL_REPO = "artvae/artvae-textures"  # the bundled weights on the Hub (the Space card's `models:`)
 WEIGHTS_ENV = "ARTVAE_WEIGHTS"
 
 CONFIG_FILE = "config.json"
@@ -126,7 +128,7 @@ def publish(
             "`ArtVAE.save_pretrained` (or `python -m artvae export`)."
         )
     _load_folder(folder)
-    api = HfApi(token=token)
+    api, where = HfApi(token=token), f"{constants.ENDPOINT}/{repo_id}"
     try:
         url = api.create_repo(repo_id, private=private or None, exist_ok=True)
         api.upload_folder(
@@ -135,25 +137,33 @@ def publish(
             allow_patterns=list(PUBLISHED_FILES),
             commit_message=f"Upload ArtVAE weights from {folder.name}",
         )
-    except HFValidationError as error:
-        raise WeightsError(f"'{repo_id}' is not a valid Hub repo id (user/name).") from error
-    except HfHubHTTPError as error:
+    except Exception as error:
+        raise WeightsError(upload_failure(error, repo_id, where)) from error
+    return str(url)
+
+
+def upload_failure(error: Exception, repo_id: str, where: str) -> str:
+    """What went wrong creating or uploading to the Hub repo `repo_id` at `where`, and what to do.
+
+    Shared by `publish` (a checkpoint) and `artvae.space` (the app, as a Space).
+    """
+    if isinstance(error, HFValidationError):
+        return f"'{repo_id}' is not a valid Hub repo id (user/name)."
+    if isinstance(error, HfHubHTTPError):
         status = error.response.status_code if error.response is not None else "?"
         advice = (
             "Log in with `hf auth login` (or set HF_TOKEN) with a token that can write to it."
             if status in (401, 403)
             else "Try again later."
         )
-        raise WeightsError(
-            f"Could not publish to {constants.ENDPOINT}/{repo_id}: the Hub answered {status}. "
-            + advice
-        ) from error
-    except Exception as error:  # no network, DNS, TLS: the transport's own exception types
-        raise WeightsError(
-            f"Could not publish to {constants.ENDPOINT}/{repo_id} ({type(error).__name__}: "
-            f"{_first_line(error)}). Check your connection and try again."
-        ) from error
-    return str(url)
+        said = (error.server_message or "").strip().splitlines()  # the Hub's own words, if any
+        detail = f" ({said[0]})" if said else ""
+        return f"Could not publish to {where}: the Hub answered {status}{detail}. {advice}"
+    # no network, DNS, TLS: the transport's own exception types
+    return (
+        f"Could not publish to {where} ({type(error).__name__}: {_first_line(error)}). "
+        "Check your connection and try again."
+    )
 
 
 def _spec_in_force(spec: str | None) -> str:
