@@ -84,7 +84,7 @@ def cmd_grid(args: argparse.Namespace) -> None:
 
     images = load_eval_images(args.data) if args.group is None else _group_images(args)
     print(grid_from_folder(Engine(args.weights, args.device).model, images, args.out,
-                           args.layouts, args.styles))
+                           args.layouts, args.styles, smooth=args.smooth))
 
 
 def _group_images(args: argparse.Namespace) -> list:
@@ -258,6 +258,8 @@ def add_measure_commands(commands) -> None:
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--layouts", type=int, default=4, help="rows (default 4)")
     p.add_argument("--styles", type=int, default=4, help="columns (default 4)")
+    p.add_argument("--smooth", action="store_true",
+                   help="the smoothest images as layouts and the most detailed as styles")
     add_model_options(p)
     p.set_defaults(run=cmd_grid)
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import torch
 
 from artvae.model.autoencoder import ArtVAE
-from artvae.ops.metrics import colour_transfer, layout_kept, match_colour, style_transfer
+from artvae.ops.latent import Code, mix
+from artvae.ops.metrics import (
+    colour_transfer,
+    fine_scale_contrast,
+    layout_kept,
+    match_colour,
+    style_transfer,
+)
 from artvae.train.data import centre_crops
 
 SIDE = 256
@@ -32,10 +39,13 @@ def swap_pairs(count: int, pairs: int) -> list[tuple[int, int]]:
 
 @torch.inference_mode()
 def swap_codes(model: ArtVAE, layouts: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """[0, 1] images (N, 3, H, W) x2 -> X = D(s_layout, w_style) for every pair, in [0, 1]."""
-    q_s, _ = model.encode(ArtVAE.to_model_range(layouts))
-    _, q_w = model.encode(ArtVAE.to_model_range(styles))
-    return ArtVAE.to_image_range(model.decode(q_s.mode(), q_w.mode()))
+    """[0, 1] images (N, 3, H, W) x2 -> each layout in its partner's style, in [0, 1], made as
+    Mix makes it (`latent.mix`, layout from the first): D(s_layout, w_style), with the style
+    source's grain where the layout is bare."""
+    codes = [Code.full_size(q_s.mode(), q_w.mode()) for q_s, q_w in
+             (model.encode(ArtVAE.to_model_range(x)) for x in (layouts, styles))]
+    made = mix(codes, [0.0, 1.0], 0, model.style_mean)
+    return ArtVAE.to_image_range(model.decode(made.structure, made.style))
 
 
 def _summary(values: torch.Tensor) -> dict[str, float]:
@@ -109,9 +119,10 @@ def centre_crops_of(images: torch.Tensor, side: int) -> torch.Tensor:
 
 
 def grid_from_folder(model: ArtVAE, images: list[torch.Tensor], out: Path, layouts: int = 4,
-                     styles: int = 4, side: int = 192) -> Path:
+                     styles: int = 4, side: int = 192, smooth: bool = False) -> Path:
     """Draw `swap_grid` from held-out images ((3, H, W) uint8): layouts from the first half of
-    the list, styles from the second half, evenly spaced; saved as a PNG."""
+    the list, styles from the second half, evenly spaced (`smooth`: the smoothest images as
+    layouts, the most detailed as styles); saved as a PNG."""
     from artvae.ops.images import save_picture, tensor_to_image
 
     crops = centre_crops(images, 256)
@@ -119,8 +130,12 @@ def grid_from_folder(model: ArtVAE, images: list[torch.Tensor], out: Path, layou
     if half < max(layouts, styles):
         raise ValueError(f"a {layouts}x{styles} grid needs {2 * max(layouts, styles)} images, "
                          f"found {len(crops)}")
-    pick_l = torch.linspace(0, half - 1, layouts).round().long()
-    pick_s = torch.linspace(half, len(crops) - 1, styles).round().long()
+    if smooth:  # the case that once drew a waffle: the least detailed layouts, grainiest styles
+        order = fine_scale_contrast(crops).argsort()
+        pick_l, pick_s = order[:layouts], order.flip(0)[:styles]
+    else:
+        pick_l = torch.linspace(0, half - 1, layouts).round().long()
+        pick_s = torch.linspace(half, len(crops) - 1, styles).round().long()
     grid = swap_grid(model, crops[pick_l], crops[pick_s], side)
     save_picture(tensor_to_image(grid), out)
     return Path(out)
