@@ -55,6 +55,18 @@ def test_lattice_loss_is_zero_without_excess_grid_and_pulls_a_waffle_down():
     assert lattice_loss(stepped, x).item() < loss.item()
 
 
+def test_lattice_loss_is_not_lowered_by_drawing_detail_elsewhere():
+    """A stripe of noise along the border raises the image's fine-detail power everywhere but on
+    the grid: it would lower the grid's *share*; the loss counts the grid's power, so it does
+    not fall."""
+    x = noise(3) * 2 - 1
+    drawn = x + 2 * (waffle() - 0.4)
+    border = drawn.clone()
+    border[..., :, :6] += torch.randn(1, 1, 128, 6, generator=torch.Generator().manual_seed(0))
+    assert grid_share(border).item() < grid_share(drawn).item()  # the share would be fooled
+    assert lattice_loss(border, x).item() >= lattice_loss(drawn, x).item() - 1e-3
+
+
 def test_pairs_never_take_an_image_as_its_own_style():
     pairs = pair_indices(10, 10, 10, same=True)
     assert pairs and all(i != j for i, j in pairs)

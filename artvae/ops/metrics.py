@@ -347,21 +347,32 @@ def layout_kept(swapped: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
 GRID = 8  # the decoder's cell: one structure-map value per 8x8 pixels
 
 
-def grid_share(x: torch.Tensor, period: int = GRID) -> torch.Tensor:
-    """Share of the fine-detail power (`fine_detail`, luma) that sits on the harmonics of a
-    `period`-px grid, k/period cycles per pixel along x or along y (k >= 1): (B,). A lattice of
-    `period`-px cells puts its power there; natural images and textures keep about 0.05 (the
-    lines' share of the frequency plane). Sides that are multiples of `period` put every
-    harmonic on an exact frequency bin."""
+def grid_power(x: torch.Tensor, period: int = GRID, windowed: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Power of the fine detail (`fine_detail`, luma) on the harmonics of a `period`-px grid,
+    k/period cycles per pixel along x or along y (k >= 1), and in all: (B,), (B,). Sides that
+    are multiples of `period` put every harmonic on an exact frequency bin. `windowed` fades the
+    detail out towards the borders first (Hann), so what happens at the edges does not count."""
     detail = fine_detail(x.float())[:, 0]  # (B, H, W)
     h, w = detail.shape[-2:]
+    if windowed:
+        detail = detail * (torch.hann_window(h, device=x.device)[:, None]
+                           * torch.hann_window(w, device=x.device))
     power = torch.fft.fft2(detail).abs().pow(2)  # (B, H, W)
     on_rows = torch.zeros(h, dtype=torch.bool, device=x.device)
     on_cols = torch.zeros(w, dtype=torch.bool, device=x.device)
     on_rows[torch.arange(h // period, h, h // period, device=x.device)] = True
     on_cols[torch.arange(w // period, w, w // period, device=x.device)] = True
     lines = on_rows[:, None] | on_cols[None, :]  # (H, W): fy or fx a non-zero multiple of 1/period
-    return (power * lines).sum(dim=(1, 2)) / power.sum(dim=(1, 2)).clamp_min(1e-12)
+    return (power * lines).sum(dim=(1, 2)), power.sum(dim=(1, 2))
+
+
+def grid_share(x: torch.Tensor, period: int = GRID) -> torch.Tensor:
+    """Share of the fine-detail power that sits on the harmonics of a `period`-px grid: (B,).
+    A lattice of `period`-px cells puts its power there; natural images and textures keep about
+    0.05 (the lines' share of the frequency plane)."""
+    grid, total = grid_power(x, period)
+    return grid / total.clamp_min(1e-12)
 
 
 def lattice_score(x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

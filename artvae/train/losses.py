@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from artvae.ops.metrics import grid_share
+from artvae.ops.metrics import grid_power
 
 
 def sliced_patch_loss(
@@ -48,12 +48,16 @@ def sliced_patch_loss(
 
 
 def lattice_loss(swapped: torch.Tensor, style_source: torch.Tensor) -> torch.Tensor:
-    """How far each swap's share of fine detail on the 8-px grid's harmonics exceeds its style
-    source's, in log units (0 where it has no more grid than the style itself): the waffle a
-    textured style drew on a smooth layout. Images in [-1, 1]: (B, 3, H, W) x2 -> scalar."""
-    excess = torch.log(grid_share(swapped.float()) + 1e-4) - torch.log(
-        grid_share(style_source.float()) + 1e-4)
-    return F.relu(excess).mean()
+    """How far each swap's fine-detail power on the 8-px grid's harmonics exceeds its style
+    source's, in log units (0 where it has no more than the style itself): the waffle a textured
+    style drew on a smooth layout. Power, not a share of it: a share could also be lowered by
+    adding detail elsewhere (a stripe along the border did it), power only by drawing less grid.
+    Both are windowed (the borders do not count) and floored at 1% of the source's detail power.
+    Images in [-1, 1]: (B, 3, H, W) x2 -> scalar."""
+    grid_x, _ = grid_power(swapped.float(), windowed=True)
+    grid_b, total_b = grid_power(style_source.float(), windowed=True)
+    floor = 0.01 * total_b + 1e-8
+    return F.relu(torch.log(grid_x + floor) - torch.log(grid_b + floor)).mean()
 
 
 def style_cycle_loss(style_of_swap: torch.Tensor, style_source: torch.Tensor) -> torch.Tensor:
