@@ -51,7 +51,7 @@ def lattice_loss(swapped: torch.Tensor, style_source: torch.Tensor) -> torch.Ten
     """How far each swap's fine-detail power on the 8-px grid's harmonics exceeds its style
     source's, in log units (0 where it has no more than the style itself): the waffle a textured
     style drew on a smooth layout. Power, not a share of it: a share could also be lowered by
-    adding detail elsewhere (a stripe along the border did it), power only by drawing less grid.
+    adding detail elsewhere (along the border, say), power only by drawing less grid.
     Both are windowed (the borders do not count) and floored at 1% of the source's detail power.
     Images in [-1, 1]: (B, 3, H, W) x2 -> scalar."""
     grid_x, _ = grid_power(swapped.float(), windowed=True)
