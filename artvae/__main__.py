@@ -160,6 +160,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device, args.weights)
 
 
+def cmd_controls(args: argparse.Namespace) -> None:
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.controls import CROPS, SIDE, refill
+
+    print(refill(args.weights or BUNDLED_WEIGHTS, args.data, args.crops or CROPS,
+                 args.side or SIDE, args.device, args.out))
+
+
 def cmd_publish(args: argparse.Namespace) -> None:
     from .model.hub import BUNDLED_WEIGHTS, publish
 
@@ -371,6 +379,20 @@ def add_weights_commands(commands) -> None:
     p.add_argument("--device")
     p.set_defaults(run=cmd_export)
 
+    p = commands.add_parser(
+        "controls", help="learn the named style controls (brightness, contrast, saturation, "
+                         "warmth, grain) of a weights folder, into a file beside the weights")
+    p.add_argument("--weights", type=Path, help="weights folder (default: the bundled one)")
+    p.add_argument("--data", type=Path, default=Path("data/corpus"),
+                   help="corpus whose training images the controls are learned from")
+    p.add_argument("--crops", type=int,
+                   help="training crops to learn from (default 1024: ~5 minutes on 2 CPU cores)")
+    p.add_argument("--side", type=int, help="their side in px (default 128)")
+    p.add_argument("--out", type=Path, help="folder to write style_controls.safetensors to "
+                                            "(default: the weights folder)")
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_controls)
+
     p = commands.add_parser("publish", help="push a checkpoint folder to the Hugging Face Hub")
     p.add_argument("--repo-id", required=True)
     p.add_argument("--private", action="store_true")
@@ -391,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(commands)
     cli.add_commands(commands, add_model_options)
     cli.add_studio_commands(commands, add_model_options)
+    cli.add_restyle_command(commands, add_model_options)
     return parser
 
 

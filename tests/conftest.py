@@ -71,13 +71,32 @@ def _wait_for_url(proc: subprocess.Popen) -> str:
     raise RuntimeError("the app did not start:\n" + "".join(seen))
 
 
+def made_up_controls(style_dim: int, seed: int = 0):
+    """Named style controls of the right shapes for tiny weights (fixed random directions;
+    saturation's step depends on the style), in place of `python -m artvae controls`."""
+    import torch
+
+    from artvae.model.controls import STYLE_CONTROLS, StyleControls
+
+    g = torch.Generator().manual_seed(seed)
+    k = len(STYLE_CONTROLS)
+    linear = torch.zeros(k, style_dim, style_dim)
+    linear[STYLE_CONTROLS.index("saturation")] = 0.3 * torch.eye(style_dim)
+    return StyleControls(STYLE_CONTROLS, torch.zeros(style_dim),
+                         torch.randn(k, style_dim, generator=g), linear,
+                         torch.full((k, 2), 0.5), {"made_up": True})
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
+    """Tiny random weights with made-up named style controls beside them."""
     from artvae.model.autoencoder import ArtVAE
     from artvae.model.config import ModelConfig
 
     folder = tmp_path_factory.mktemp("weights") / "tiny"
-    ArtVAE(ModelConfig.tiny()).save_pretrained(folder)
+    model = ArtVAE(ModelConfig.tiny())
+    model.style_controls = made_up_controls(model.config.style_dim)
+    model.save_pretrained(folder)
     return folder
 
 
