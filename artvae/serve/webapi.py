@@ -1,6 +1,6 @@
 """The playground's web API: typed endpoints `/encode(image)`, `/blend(image_a, image_b, t)`,
 `/mix(images, weights)`, `/sample(seed)`, `/variations(image)`, `/expand(image)`,
-`/paint(mask, textures)` and `/palette(corners)`, registered
+`/paint(mask, textures)`, `/palette(corners)` and `/restyle(images)`, registered
 with `gr.api` on the app's Blocks, and what serving them shares with the UI's events: the check
 that an image is an upload (a bare string could name any file on the server), the answer a
 client gets for a file (`ImageFile`), `friendly` (errors a person can act on become a `gr.Error`
@@ -21,6 +21,7 @@ import torch
 from gradio_client.utils import is_file_obj_with_meta
 
 from . import playground as pg
+from . import restyling
 from .engine import Engine
 from .files import OutputFolder
 
@@ -84,42 +85,48 @@ def endpoints(engine: Engine, folder: OutputFolder) -> list[Callable]:
     """The endpoint functions, over `engine`, saving their PNGs in `folder`. Each one's
     name is its API name, its docstring the API's description, its annotations the API's types."""
 
-    def encode(image: ImageFile, tileable: bool = False
+    def encode(image: ImageFile, tileable: bool = False, controls: dict | None = None
                ) -> tuple[ImageFile, float, ImageFile, list[float], dict]:
         """Reconstruct an image: (reconstruction, PSNR in dB, structure map in false colour,
-        style vector as offsets from the average style, recipe)."""
-        r = pg.encode(engine, uploaded(image, "image"), tileable)
+        style vector as offsets from the average style, recipe). controls: named edits of its
+        look, e.g. {"brightness": 1, "warmth": -0.5, "scale": 2} (brightness, contrast,
+        saturation, warmth, grain: -3..3; scale 0.25..4)."""
+        r = pg.encode(engine, uploaded(image, "image"), tileable, controls=controls)
         structure = folder.new() / "artvae-structure.png"
         r.extras["structure"].save(structure)
         return (file_out(folder.save(r)), r.extras["psnr"], file_out(structure),
                 r.extras["style"], r.recipe)
 
     def blend(image_a: ImageFile, image_b: ImageFile, t: float, mode: str = "full",
-              ramp: str = "left-right", size: int | None = None, tileable: bool = False
-              ) -> tuple[ImageFile, dict]:
+              ramp: str = "left-right", size: int | None = None, tileable: bool = False,
+              controls: dict | None = None) -> tuple[ImageFile, dict]:
         """A -> B at t in [0, 1]; mode full | style | spatial (ramp left-right | radial);
-        size: output side in pixels (default: A's size)."""
+        size: output side in pixels (default: A's size); controls: as /encode's."""
         r = pg.blend(engine, uploaded(image_a, "image_a"), uploaded(image_b, "image_b"), t,
-                     mode, ramp, size, tileable)
+                     mode, ramp, size, tileable, controls=controls)
         return file_out(folder.save(r)), r.recipe
 
     def mix(images: list[ImageFile], weights: list[float], structure_from: int | None = 0,
-            size: int | None = None, tileable: bool = False) -> tuple[ImageFile, dict]:
+            size: int | None = None, tileable: bool = False, controls: dict | None = None
+            ) -> tuple[ImageFile, dict]:
         """Styles mixed by weight (normalised); the layout of images[structure_from], or of all
-        of them (None or -1); size: output side in pixels (default: the first image's)."""
+        of them (None or -1); size: output side in pixels (default: the first image's);
+        controls: as /encode's."""
         if not isinstance(images, list):
             raise ValueError(f"images must be a list of image files; got {images!r}"[:120])
         paths = [uploaded(im, f"images[{i}]") for i, im in enumerate(images)]
-        r = pg.mix(engine, paths, weights, structure_from, size, tileable)
+        r = pg.mix(engine, paths, weights, structure_from, size, tileable, controls=controls)
         return file_out(folder.save(r)), r.recipe
 
     def sample(seed: int, size: int = 512, tileable: bool = False, temperature: float = 1.0,
                coords: list[float] | None = None, fast: bool = False,
-               offsets: list[float] | None = None) -> tuple[ImageFile, dict]:
+               offsets: list[float] | None = None, controls: dict | None = None
+               ) -> tuple[ImageFile, dict]:
         """A texture from a seed; coords set its style along the principal directions, offsets
         move the seed's own style along them (its layout stays); fast: a random-phase layout
-        instead of the learned prior's."""
-        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast, offsets)
+        instead of the learned prior's; controls: as /encode's."""
+        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast, offsets,
+                      controls=controls)
         return file_out(folder.save(r)), r.recipe
 
     def variations(image: ImageFile, seed: int = 0, strength: float = pg.VARIATION_STRENGTH,
@@ -162,7 +169,26 @@ def endpoints(engine: Engine, folder: OutputFolder) -> list[Callable]:
         r, _, weights = pg.palette(engine, paths, rows, cols, cell, tileable)
         return file_out(folder.save(r)), weights, r.recipe
 
-    return [encode, blend, mix, sample, variations, expand, paint, palette]
+    def restyle(images: list[ImageFile], style: ImageFile | None = None, strength: float = 1.0,
+                controls: dict | None = None, tileable: bool = False
+                ) -> tuple[list[ImageFile], ImageFile, ImageFile, list[str], dict]:
+        """Each image (or each image inside an uploaded zip; up to 100) restyled at its own
+        size, its layout kept: in style's style, strength 0..1 of the way from its own, then
+        the named controls (as /encode's); tileable keeps seamless inputs seamless. One that
+        cannot be read is reported, the rest are made: (the results, each <name>.png with
+        its recipe; a zip of them with a contact sheet; the contact sheet; what failed and
+        why; the settings)."""
+        if not isinstance(images, list):
+            raise ValueError(f"images must be a list of image files; got {images!r}"[:120])
+        paths = [uploaded(im, f"images[{i}]") for i, im in enumerate(images)]
+        made = restyling.restyle(engine, restyling.gather(paths),
+                                 None if style is None else uploaded(style, "style"), strength,
+                                 controls, tileable)
+        files, sheet, archive = restyling.write_outputs(made, folder.new())
+        return ([file_out(f) for f in files], file_out(archive), file_out(sheet), made.failed,
+                made.settings)
+
+    return [encode, blend, mix, sample, variations, expand, paint, palette, restyle]
 
 
 def add_endpoints(engine: Engine, folder: OutputFolder) -> None:
