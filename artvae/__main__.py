@@ -56,6 +56,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
         print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
         return
+    if args.restyle:
+        import json
+
+        from .measure.bench import bench_restyle
+
+        print(json.dumps(bench_restyle(Engine(args.weights, args.device), args.restyle)))
+        return
     if args.canvas:
         import json
 
@@ -200,6 +207,9 @@ def add_bench_command(commands) -> None:
     p.add_argument("--canvas", type=int, nargs="+", metavar="PX",
                    help="instead, time a tileable Blend on PX x PX canvases and the peak "
                         "memory, e.g. --canvas 2048 (one side per process for a clean peak)")
+    p.add_argument("--restyle", type=int, metavar="COUNT",
+                   help="instead, restyle COUNT images of 512 px in batches of 8 and one at a "
+                        "time: images per second each way, e.g. --restyle 100")
     p.add_argument("--http", metavar="URL",
                    help="instead, time the running app's /blend over HTTP (see --images)")
     p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],
@@ -230,8 +240,10 @@ def add_measure_commands(commands) -> None:
     p = commands.add_parser("evaluate", help="quality on held-out textures, with baselines")
     p.add_argument("--data", type=Path, required=True, help="corpus folder (or any images)")
     p.add_argument("--card", type=Path, help="also write the table into this model card")
-    p.add_argument("--only", choices=["lattice"],
-                   help="only this measure (lattice: the 8-px grid check, a few minutes)")
+    p.add_argument("--only", choices=["lattice", "controls"],
+                   help="only this measure (lattice: the 8-px grid check; controls: the named "
+                        "controls, scale and restyle, written into the card's controls block; "
+                        "a few minutes each)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="also score reconstructions from codes refined by STEPS steps through "
                         "the decoder, as the app's Refine makes them (10: about 0.8 s an image "

@@ -223,3 +223,20 @@ def test_restyle_in_batches_matches_one_at_a_time(tiny_engine, tmp_path):
     alone = tiny_engine.restyle(files, edits={"contrast": 1.0}, batch=1)
     for x, y in zip(together, alone, strict=True):
         assert np.abs(np.asarray(x, np.int16) - np.asarray(y, np.int16)).max() <= 2
+
+
+# ---- evaluate --------------------------------------------------------------------------------
+
+def test_evaluate_only_controls_fills_the_cards_controls_block(tiny_weights, corpus, tmp_path):
+    from artvae.measure.evaluate import CARD_END, CARD_START, CONTROLS_START, run
+
+    card = tmp_path / "README.md"
+    card.write_text(f"intro\n{CARD_START}\nquality, kept\n{CARD_END}\noutro\n")
+    model = load_model(str(tiny_weights))
+    metrics = run(model, corpus, card, only="controls")["controls"]
+    assert set(metrics) == {"style", "scale", "restyle", "seams"}
+    for name in STYLE_CONTROLS:
+        assert 0 <= metrics["style"][f"{name}+"]["right_way"] <= 1
+    text = card.read_text()
+    assert "quality, kept" in text and CONTROLS_START in text and "| brightness +2 |" in text
+    assert "Scale (" in text and "Seams (" in text

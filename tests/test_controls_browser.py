@@ -46,7 +46,7 @@ def test_restyle_a_set_of_uploads(page):  # noqa: F811
     open_tab(page, "Restyle")
     page.locator("#restyle-files input[type=file]").set_input_files(
         [str(EXAMPLES / "bricks.png"), str(EXAMPLES / "wood.png")])
-    page.locator("#restyle-files").get_by_text("wood.png").wait_for()
+    page.locator("#restyle-files").get_by_text("wood").wait_for()  # shown as stem and .png
     page.locator("#restyle-run").click()
     page.wait_for_function("() => document.querySelectorAll('#restyle-gallery img')"
                            ".length === 2")
