@@ -398,7 +398,7 @@ def add_weights_commands(commands) -> None:
     p.add_argument("--data", type=Path, default=Path("data/corpus"),
                    help="corpus whose training images the controls are learned from")
     p.add_argument("--crops", type=int,
-                   help="training crops to learn from (default 1024: ~5 minutes on 2 CPU cores)")
+                   help="training crops to learn from (default 1024: 4-5 minutes on 2 CPU cores)")
     p.add_argument("--side", type=int, help="their side in px (default 128)")
     p.add_argument("--out", type=Path, help="folder to write style_controls.safetensors to "
                                             "(default: the weights folder)")
