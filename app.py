@@ -3,13 +3,13 @@
     python app.py                      # http://127.0.0.1:7860
     python app.py --host 0.0.0.0 --port 8080 --auth me:secret --weights user/repo@rev
 
-Tabs Encode, Mix, Blend, Explore, Paint and Palette share an output size, a tileable switch and
-a "restore" drop zone for PNGs made here: a PNG carries its recipe, which `artvae.serve.restore`
-turns back into the controls. Each tab is built by its own module in `artvae/ui/`; the page that
-puts them together is `artvae.ui.demo`. The web API is typed endpoints, `/encode(image)`,
-`/blend(image_a, image_b, t)`, `/mix(images, weights)`, `/sample(seed)`, `/variations(image)`,
-`/expand(image)`, `/paint(mask, textures)` and `/palette(corners)`, in `artvae.serve.webapi`;
-every UI event is private.
+Tabs Encode, Mix, Blend, Explore, Paint, Palette and Restyle share an output size, a tileable
+switch and a "restore" drop zone for PNGs made here: a PNG carries its recipe, which
+`artvae.serve.restore` turns back into the controls. Each tab is built by its own module in
+`artvae/ui/`; the page that puts them together is `artvae.ui.demo`. The web API is typed
+endpoints, `/encode(image)`, `/blend(image_a, image_b, t)`, `/mix(images, weights)`,
+`/sample(seed)`, `/variations(image)`, `/expand(image)`, `/paint(mask, textures)`,
+`/palette(corners)` and `/restyle(images)`, in `artvae.serve.webapi`; every UI event is private.
 """
 
 import os

@@ -56,6 +56,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
         print(json.dumps(bench_http(args.http, args.images[0], args.images[1], args.repeats)))
         return
+    if args.restyle:
+        import json
+
+        from .measure.bench import bench_restyle
+
+        print(json.dumps(bench_restyle(Engine(args.weights, args.device), args.restyle)))
+        return
     if args.canvas:
         import json
 
@@ -172,6 +179,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     export(args.run_dir, args.out or BUNDLED_WEIGHTS, args.data, args.device, args.weights)
 
 
+def cmd_controls(args: argparse.Namespace) -> None:
+    from .model.hub import BUNDLED_WEIGHTS
+    from .train.controls import CROPS, SIDE, refill
+
+    print(refill(args.weights or BUNDLED_WEIGHTS, args.data, args.crops or CROPS,
+                 args.side or SIDE, args.device, args.out))
+
+
 def cmd_publish(args: argparse.Namespace) -> None:
     from .model.hub import BUNDLED_WEIGHTS, publish
 
@@ -212,6 +227,9 @@ def add_bench_command(commands) -> None:
     p.add_argument("--canvas", type=int, nargs="+", metavar="PX",
                    help="instead, time a tileable Blend on PX x PX canvases and the peak "
                         "memory, e.g. --canvas 2048 (one side per process for a clean peak)")
+    p.add_argument("--restyle", type=int, metavar="COUNT",
+                   help="instead, restyle COUNT images of 512 px in batches of 8 and one at a "
+                        "time: images per second each way, e.g. --restyle 100")
     p.add_argument("--http", metavar="URL",
                    help="instead, time the running app's /blend over HTTP (see --images)")
     p.add_argument("--images", nargs=2, default=["examples/bricks.png", "examples/wood.png"],
@@ -242,8 +260,10 @@ def add_measure_commands(commands) -> None:
     p = commands.add_parser("evaluate", help="quality on held-out textures, with baselines")
     p.add_argument("--data", type=Path, required=True, help="corpus folder (or any images)")
     p.add_argument("--card", type=Path, help="also write the table into this model card")
-    p.add_argument("--only", choices=["lattice"],
-                   help="only this measure (lattice: the 8-px grid check, a few minutes)")
+    p.add_argument("--only", choices=["lattice", "controls"],
+                   help="only this measure (lattice: the 8-px grid check; controls: the named "
+                        "controls, scale and restyle, written into the card's controls block; "
+                        "a few minutes each)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="also score reconstructions from codes refined by STEPS steps through "
                         "the decoder, as the app's Refine makes them (10: about 0.8 s an image "
@@ -396,6 +416,20 @@ def add_weights_commands(commands) -> None:
     p.set_defaults(run=cmd_export)
 
     p = commands.add_parser(
+        "controls", help="learn the named style controls (brightness, contrast, saturation, "
+                         "warmth, grain) of a weights folder, into a file beside the weights")
+    p.add_argument("--weights", type=Path, help="weights folder (default: the bundled one)")
+    p.add_argument("--data", type=Path, default=Path("data/corpus"),
+                   help="corpus whose training images the controls are learned from")
+    p.add_argument("--crops", type=int,
+                   help="training crops to learn from (default 1024: 4-5 minutes on 2 CPU cores)")
+    p.add_argument("--side", type=int, help="their side in px (default 128)")
+    p.add_argument("--out", type=Path, help="folder to write style_controls.safetensors to "
+                                            "(default: the weights folder)")
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_controls)
+
+    p = commands.add_parser(
         "publish", help="push a checkpoint folder, or the app as a Space, to the Hugging Face Hub")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--repo-id", metavar="USER/NAME",
@@ -423,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(commands)
     cli.add_commands(commands, add_model_options)
     cli.add_studio_commands(commands, add_model_options)
+    cli.add_restyle_command(commands, add_model_options)
     return parser
 
 

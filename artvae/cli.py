@@ -1,5 +1,5 @@
 """The playground commands of `python -m artvae`: blend, mix, sample, variations, expand, sheet,
-paint, palette.
+paint, palette, restyle.
 
 Thin adapters from command-line arguments to the engine's operations; `__main__.py` adds them
 to its parser.
@@ -8,11 +8,15 @@ to its parser.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .model.controls import STYLE_CONTROLS
 from .ops.generate import VARIATION_STRENGTH
 from .ops.latent import BLEND_MODES
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tga", ".tif", ".tiff", ".gif")
 
 
 def cmd_blend(args: argparse.Namespace) -> None:
@@ -238,3 +242,76 @@ def add_studio_commands(commands,
     p.add_argument("--tileable", action="store_true")
     add_model_options(p)
     p.set_defaults(run=cmd_palette)
+
+
+def restyle_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given; a folder gives its images (and its sub-folders'), sorted."""
+    files = []
+    for given in map(Path, inputs):
+        if given.is_dir():
+            files += sorted(p for p in given.rglob("*")
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(given)
+    if not files:
+        raise ValueError("no images to restyle: give image files or folders holding some")
+    return files
+
+
+def cmd_restyle(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .ops.images import save_png
+    from .serve.engine import Engine
+    from .serve.restyling import output_names
+
+    files = restyle_inputs(args.inputs)
+    edits = {name: getattr(args, name) for name in STYLE_CONTROLS if getattr(args, name)}
+    engine = Engine(args.weights, args.device)
+    with tqdm(total=len(files), desc="restyle", unit="image", dynamic_ncols=True) as bar:
+        made = engine.restyle(files, args.style, args.strength, edits, args.scale,
+                              args.tileable, args.batch,
+                              progress=lambda done, _: bar.update(done - bar.n))
+    args.out.mkdir(parents=True, exist_ok=True)
+    controls = edits | ({"scale": args.scale} if args.scale != 1.0 else {})
+    recipe = {"op": "restyle", "weights": engine.weights, "tileable": args.tileable,
+              "strength": args.strength if args.style else None,
+              **({"controls": controls} if controls else {})}
+    failed = []
+    for path, name, out in zip(files, output_names([f.name for f in files]), made, strict=True):
+        if isinstance(out, Exception):
+            failed.append(f"{path}: {out}")
+        else:
+            save_png(out, args.out / name, recipe)
+    print(f"{len(files) - len(failed)} restyled into {args.out}")
+    if failed:
+        sys.exit(f"{len(failed)} failed:\n" + "\n".join(failed))
+
+
+def add_restyle_command(commands,
+                        add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register restyle on the `python -m artvae` sub-parsers."""
+    p = commands.add_parser(
+        "restyle", help="restyle images (or folders of them) at their own size: in a style "
+                        "image's style and/or with named edits",
+        description="Writes OUT/<name>.png for each input, its size and layout kept: with "
+                    "--style, in that image's style (--strength of the way from its own), "
+                    "then the named edits (in units: 0 as it is, +-1 a clear step, +-3 the "
+                    "end). A file that cannot be read is reported and skipped; the exit "
+                    "status is 1 when any failed.")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="images, or folders of images")
+    p.add_argument("--out", type=Path, required=True, help="folder for <name>.png")
+    p.add_argument("--style", help="image whose style the inputs take")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="0..1: how far from each input's own style to --style's (default 1)")
+    for name in STYLE_CONTROLS:
+        p.add_argument(f"--{name}", type=float, default=0.0, metavar="X",
+                       help=f"{name}, -3..3 (default 0)")
+    p.add_argument("--scale", type=float, default=1.0, metavar="F",
+                   help="the pattern's size, 0.25..4: 2 = features twice as big (default 1)")
+    p.add_argument("--tileable", action="store_true",
+                   help="keep seamless inputs seamless (encode and decode wrapping around)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="images of one size run through the model together (default 8)")
+    add_model_options(p)
+    p.set_defaults(run=cmd_restyle)

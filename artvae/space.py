@@ -42,7 +42,8 @@ SPACE_FOLDERS = {
     "artvae": ("*.py",),
     "examples": ("*.png", "*.md", "*.py"),  # the pictures, and the README that credits them
     "docs": ("*.md", "*.jpg"),  # the Space card links to them
-    WEIGHTS_FOLDER: ("config.json", "model.safetensors", "README.md"),
+    WEIGHTS_FOLDER: ("config.json", "model.safetensors", "README.md",
+                     "style_controls.safetensors"),  # the named style controls
 }
 GITATTRIBUTES = ".gitattributes"
 REPO_ONLY = "# --- This repository only"  # .gitattributes: the Space's copy ends before this line

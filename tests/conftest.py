@@ -158,11 +158,28 @@ def stays_on_loopback(reached_beyond_loopback):
     assert not tried, f"this test tried to reach beyond 127.0.0.1: {tried}"
 
 
+def made_up_controls(style_dim: int, seed: int = 0):
+    """Named style controls of the right shapes for tiny weights (fixed random directions;
+    saturation's step depends on the style), in place of `python -m artvae controls`."""
+    import torch
+
+    from artvae.model.controls import STYLE_CONTROLS, StyleControls
+
+    g = torch.Generator().manual_seed(seed)
+    k = len(STYLE_CONTROLS)
+    linear = torch.zeros(k, style_dim, style_dim)
+    linear[STYLE_CONTROLS.index("saturation")] = 0.3 * torch.eye(style_dim)
+    return StyleControls(STYLE_CONTROLS, torch.zeros(style_dim),
+                         torch.randn(k, style_dim, generator=g), linear,
+                         torch.full((k, 2), 0.5), {"made_up": True})
+
+
 # ---- weights, the app, a corpus -------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
-    """Tiny random weights, seeded, that show the settings people change as trained weights do:
+    """Tiny random weights, seeded, with made-up named style controls beside them, that show
+    the settings people change as trained weights do:
     explore directions (untrained: none, so a style coordinate would change nothing), and styles
     that differ from image to image (a random style encoder gives every image nearly the same
     one, so blending two styles would change nothing to see)."""
@@ -178,6 +195,7 @@ def tiny_weights(tmp_path_factory) -> Path:
     with torch.no_grad():
         model.style_basis.copy_(torch.eye(k, d))  # (K, D_w): unit rows
         model.encoder.style_head[-1].weight[:d].mul_(30)  # the rows giving the style's mean
+    model.style_controls = made_up_controls(model.config.style_dim)
     model.save_pretrained(folder)
     return folder
 

@@ -365,3 +365,28 @@ def test_publish_uploads_the_checkpoint_files_and_nothing_else_to_the_hub(
     assert set(there) == {".gitattributes", "README.md", "config.json", "model.safetensors"}
     assert all(there[name] == (folder / name).read_bytes() for name in hub.PUBLISHED_FILES)
     assert server.stored_as["someone/textures"]["model.safetensors"] == "lfs"
+
+
+# -- the named style controls beside the weights --------------------------------------------------
+
+
+def test_a_repo_with_style_controls_loads_them_and_a_cached_reload_asks_nothing(
+    checkpoints, cache, tmp_path, online
+):
+    from artvae.model.controls import CONTROLS_FILE, write_controls
+    from tests.conftest import made_up_controls
+
+    folder = shutil.copytree(checkpoints["new"], tmp_path / "with-controls")
+    write_controls(folder, made_up_controls(8))
+    commit = online.commit_folder("artvae/controlled", folder)
+    model = load_model(f"artvae/controlled@{commit}", cache_dir=cache)
+    assert model.style_controls is not None
+    assert ("GET", CONTROLS_FILE) in {(m, p.rsplit("/", 1)[-1]) for m, p in online.requests}
+    online.requests.clear()
+    assert load_model(f"artvae/controlled@{commit}", cache_dir=cache).style_controls is not None
+    assert online.requests == []
+
+
+def test_a_repo_without_style_controls_loads_without_them(online, cache):
+    model = load_model(f"{REPO}@{online.first}", cache_dir=cache)
+    assert model.style_controls is None

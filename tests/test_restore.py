@@ -200,3 +200,36 @@ def test_a_refined_encode_png_turns_refine_back_on(tiny_engine, tmp_path):
     assert controls_of({**refined.recipe, "refine": "lots"})["refine"] is False  # checked
     with pytest.raises(ValueError, match="refine"):
         pg.encode(tiny_engine, EXAMPLES["bricks"], refine=-1)
+
+
+# ---- the named controls -------------------------------------------------------------------------
+
+def test_an_edited_encode_png_restores_its_controls_and_remakes_the_image(tiny_engine, tmp_path):
+    edits = {"brightness": 1.5, "warmth": -0.75, "scale": 2.0}
+    edited = pg.encode(tiny_engine, EXAMPLES["bricks"], controls=edits)
+    plain = pg.encode(tiny_engine, EXAMPLES["bricks"])
+    assert edited.recipe["controls"] == edits and "controls" not in plain.recipe
+    assert edited.image.tobytes() != plain.image.tobytes()
+    c = controls_of(dropped(edited, tmp_path))
+    assert (c["tab"], c["named"], c["images"][0]) == ("encode", edits, EXAMPLES["bricks"])
+    again = pg.encode(tiny_engine, c["images"][0], controls=c["named"])
+    assert again.image.tobytes() == edited.image.tobytes()
+    assert controls_of(dropped(plain, tmp_path))["named"] == {}
+
+
+def test_named_controls_out_of_range_in_a_recipe_are_left_out():
+    recipe = {"op": "mix", "images": [], "weights": "w", "controls": {"contrast": 9}}
+    assert controls_of(recipe)["named"] == {}
+    assert controls_of({**recipe, "controls": "loud"})["named"] == {}
+
+
+def test_mix_blend_and_sample_take_the_named_controls_into_their_recipes(tiny_engine):
+    edits = {"grain": 1.0, "scale": 0.5}
+    mixed = pg.mix(tiny_engine, [EXAMPLES["bricks"], EXAMPLES["wood"]], [1, 1], controls=edits)
+    blended = pg.blend(tiny_engine, EXAMPLES["bricks"], EXAMPLES["wood"], 0.5, controls=edits)
+    sampled = pg.sample(tiny_engine, 3, size=64, controls=edits)
+    for result in (mixed, blended, sampled):
+        assert result.recipe["controls"] == edits
+    assert sampled.image.size == (64, 64)
+    with pytest.raises(ValueError, match="no style control called"):
+        pg.mix(tiny_engine, [EXAMPLES["bricks"]], [1], controls={"sharpness": 1})

@@ -102,6 +102,41 @@ def bench_canvas(engine: Engine, side: int, repeats: int = 2) -> dict:
             "rss_before_mb": round(before / 1024), "load_average": os.getloadavg()[0]}
 
 
+def bench_restyle(engine: Engine, count: int = 100, side: int = 512, batch: int = 8,
+                  rounds: int = 2) -> dict:
+    """Images per second restyling `count` images of side x side px (the examples, tiled
+    2x2 and turned: a texture pack of one size) in `batch`es, beside one at a time, with a
+    style image and a named edit where the weights have the controls. The two take turns,
+    `rounds` times each, so a machine whose load drifts weighs on both alike."""
+    from PIL import Image
+
+    folder = Path(__file__).resolve().parents[2] / "examples"
+    sources = [Image.open(p).convert("RGB") for p in sorted(folder.glob("*.png"))]
+    images = []
+    for i in range(count):
+        tile = sources[i % len(sources)].resize((side // 2, side // 2))
+        canvas = Image.new("RGB", (side, side))
+        for x in (0, side // 2):
+            for y in (0, side // 2):
+                canvas.paste(tile, (x, y))
+        images.append(canvas.rotate(90 * (i // len(sources) % 4)))
+    edits = {"warmth": 1.0} if engine.controls is not None else {}
+    engine.restyle(images[:2], sources[0], 1.0, edits, batch=2)  # kernels warm
+    result = {"count": count, "side": side, "device": str(engine.device),
+              "threads": engine.workers.threads, "edits": edits}
+    runs: dict[str, list[float]] = {f"batch_{batch}": [], "one_at_a_time": []}
+    for _ in range(rounds):
+        for key, size in ((f"batch_{batch}", batch), ("one_at_a_time", 1)):
+            start = time.perf_counter()
+            made = engine.restyle(images, sources[0], 1.0, edits, batch=size)
+            runs[key].append(round(count / (time.perf_counter() - start), 2))
+            assert not any(isinstance(m, Exception) for m in made)
+    for key, rates in runs.items():
+        result[key] = {"images_per_s": rates, "best": max(rates)}
+    result["load_average"] = os.getloadavg()[0]
+    return result
+
+
 def call_over_http(http, api: str, data: list, session: str | None = None) -> bytes:
     """One call of endpoint `api` in Gradio's HTTP protocol, as a page or curl makes it: post
     every parameter, read the event stream to its result, download the result PNG. `session`:

@@ -34,11 +34,14 @@ from artvae.ops.metrics import (
 from artvae.ops.refine import refine
 from artvae.train.data import IMAGE_SUFFIXES, centre_crops, load_split, load_uint8, split_groups
 
+from .controls import controls_table, evaluate_controls
 from .lattice import evaluate_lattice
 from .samples import evaluate_expansion, evaluate_samples
 from .swaps import evaluate_swaps
 
 CARD_START, CARD_END = "<!-- evaluate:start -->", "<!-- evaluate:end -->"
+# the named controls' own block: `--only controls` rewrites it and leaves the rest alone
+CONTROLS_START, CONTROLS_END = "<!-- evaluate-controls:start -->", "<!-- evaluate-controls:end -->"
 SIDE = 256
 
 
@@ -296,25 +299,41 @@ def samples_table(m: dict) -> str:
 
 
 def write_card(card: Path, metrics: dict) -> None:
-    """Replace the table between the marker comments of `card` with these metrics."""
+    """Replace the tables between the marker comments of `card` with these metrics: the
+    quality block (unless only the controls were measured) and the named controls' block."""
     text = card.read_text()
-    block = f"{CARD_START}\n{card_table(metrics)}\n{CARD_END}"
-    pattern = re.compile(re.escape(CARD_START) + ".*?" + re.escape(CARD_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{card} has no {CARD_START} ... {CARD_END} block to fill")
-    card.write_text(pattern.sub(lambda _: block, text))
+    blocks = [] if set(metrics) == {"controls"} else [(CARD_START, CARD_END, card_table)]
+    if "controls" in metrics:
+        blocks.append((CONTROLS_START, CONTROLS_END, lambda m: controls_table(m["controls"])))
+    for start, end, table in blocks:
+        block = f"{start}\n{table(metrics)}\n{end}"
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+        if start == CONTROLS_START and not pattern.search(text) and CARD_END in text:
+            text = text.replace(CARD_END, f"{CARD_END}\n\n{start}\n{end}", 1)  # a new block
+        if not pattern.search(text):
+            raise ValueError(f"{card} has no {start} ... {end} block to fill")
+        text = pattern.sub(lambda _, block=block: block, text)
+    card.write_text(text)
 
 
 def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True,
         refine_steps: int = 0, only: str | None = None) -> dict:
-    """Every measure (`only="lattice"`: the lattice check alone, a few minutes), printed as
-    one JSON line and, given `card`, written into the model card."""
+    """Every measure (`only="lattice"`: the lattice check alone, a few minutes; "controls":
+    the named controls, scale and restyle alone, written into the card's controls block),
+    printed as one JSON line and, given `card`, written into the model card."""
     groups = load_eval_groups(data)
     if only == "lattice":
         metrics = {"lattice": evaluate_lattice(model, groups or {"all": load_eval_images(data)})}
         print(json.dumps(metrics))
         return metrics
-    stages = tqdm(total=5 + bool(blends) + 2 * len(groups), desc="evaluate", unit="stage",
+    if only == "controls":
+        metrics = {"controls": evaluate_controls(model, model.style_controls,
+                                                 groups or {"all": load_eval_images(data)})}
+        if card is not None:
+            write_card(card, metrics)
+        print(json.dumps(metrics))
+        return metrics
+    stages = tqdm(total=6 + bool(blends) + 2 * len(groups), desc="evaluate", unit="stage",
                   dynamic_ncols=True)
 
     current = None
@@ -344,6 +363,9 @@ def run(model: ArtVAE, data: Path, card: Path | None = None, blends: bool = True
     metrics["samples"] = evaluate_samples(model, textures, train_images, train_groups=train_groups)
     stage("expansion")
     metrics["expansion"] = evaluate_expansion(model, textures)
+    stage("named controls and restyle")
+    metrics["controls"] = evaluate_controls(model, model.style_controls,
+                                            groups or {"all": images})
     if groups:
         metrics["groups"] = {}
         for name, members in groups.items():

@@ -22,6 +22,7 @@ from torch import nn
 
 from .blocks import Conv, ResBlock, _fit_style
 from .config import ModelConfig
+from .controls import StyleControls, write_controls
 from .corrector import CodeCorrector
 from .prior import StructurePrior
 
@@ -214,6 +215,9 @@ class ArtVAE(
                                      config.prior_width) if config.prior_width else None)
         # trained after the autoencoder, with it frozen (`python -m artvae train-corrector`)
         self.corrector = CodeCorrector(config) if config.corrector_width else None
+        # named style controls, learned with the rest frozen (`python -m artvae controls`):
+        # kept in their own file beside the weights, not in the state dict (`hub.load_model`)
+        self.style_controls: StyleControls | None = None
 
     def encode(self, x: torch.Tensor) -> tuple[DiagonalGaussian, DiagonalGaussian]:
         """(B, 3, H, W) -> posteriors of structure (B, C_s, H/8, W/8) and style (B, D_w).
@@ -291,6 +295,13 @@ class ArtVAE(
     def to_image_range(images: torch.Tensor) -> torch.Tensor:
         """[-1, 1] -> [0, 1], clamped"""
         return ((images + 1.0) * 0.5).clamp(0.0, 1.0)
+
+    def _save_pretrained(self, save_directory) -> None:
+        """As the mixin's (model.safetensors), and the named style controls beside it where
+        the model has them (`controls.write_controls`)."""
+        super()._save_pretrained(save_directory)
+        if self.style_controls is not None:
+            write_controls(save_directory, self.style_controls)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs) -> ArtVAE:

@@ -13,13 +13,21 @@ network, a truncated download, weights that do not match their config) is raised
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
-from huggingface_hub import HfApi, constants, hf_hub_download, try_to_load_from_cache
+from huggingface_hub import (
+    _CACHED_NO_EXIST,
+    HfApi,
+    constants,
+    hf_hub_download,
+    try_to_load_from_cache,
+)
 from huggingface_hub.errors import (
     HfHubHTTPError,
     HFValidationError,
@@ -32,6 +40,7 @@ from safetensors import SafetensorError
 
 from .autoencoder import ArtVAE
 from .config import ModelConfig
+from .controls import CONTROLS_FILE, read_controls
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "checkpoints" / "artvae-textures"
 MODEL_REPO = "artvae/artvae-textures"  # the bundled weights on the Hub (the Space card's `models:`)
@@ -42,6 +51,7 @@ WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # what a folder needs to load
 PUBLISHED_FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)  # what a Hub repo gets, and nothing else
+OPTIONAL_FILES = (CONTROLS_FILE,)  # published and loaded where a folder has them
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _FOLDER_HINT = "Pass another folder or a Hub repo id with --weights (or set ARTVAE_WEIGHTS)."
@@ -94,8 +104,7 @@ def describe_weights(spec: str | None = None, *, cache_dir: str | Path | None = 
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             return folder.name
-        with open(weights, "rb") as file:  # the folder's revision: which weights exactly
-            digest = hashlib.file_digest(file, "sha256").hexdigest()[:12]
+        digest = file_sha256(weights)[:12]  # the folder's revision: which weights exactly
         return f"{folder.name}#{digest}"
     repo_id, revision = parse_weights_spec(spec)
     if revision is not None and _COMMIT.fullmatch(revision):
@@ -116,7 +125,8 @@ def publish(
 ) -> str:
     """Create (or reuse) the Hub repo `repo_id` and upload a checkpoint folder; return its URL.
 
-    Only config.json, model.safetensors and the README.md model card are uploaded, and only after
+    Only config.json, model.safetensors, the README.md model card and the style controls (where
+    the folder has them) are uploaded, and only after
     the weights have been loaded back strictly, so a broken checkpoint is never published.
     """
     folder = Path(folder).expanduser()
@@ -134,7 +144,8 @@ def publish(
         api.upload_folder(
             repo_id=repo_id,
             folder_path=folder,
-            allow_patterns=list(PUBLISHED_FILES),
+            allow_patterns=list(PUBLISHED_FILES) + [
+                name for name in OPTIONAL_FILES if (folder / name).is_file()],
             commit_message=f"Upload ArtVAE weights from {folder.name}",
         )
     except Exception as error:
@@ -194,7 +205,8 @@ def _load_folder(folder: Path) -> ArtVAE:
         )
     fix = f"Re-export the checkpoint into {folder}, or pass other weights with --weights."
     _check_config(folder / CONFIG_FILE, str(folder), fix)
-    return _from_pretrained(str(folder), str(folder), folder / WEIGHTS_FILE, fix)
+    model = _from_pretrained(str(folder), str(folder), folder / WEIGHTS_FILE, fix)
+    return _with_controls(model, folder / CONTROLS_FILE, folder / WEIGHTS_FILE, str(folder))
 
 
 def _load_from_hub(spec: str, *, cache_dir: str | Path | None, local_files_only: bool) -> ArtVAE:
@@ -212,7 +224,7 @@ def _load_from_hub(spec: str, *, cache_dir: str | Path | None, local_files_only:
     label = f"{repo_id}@{commit}"
     fix = f"Delete the cached copy in {weights_file.parents[2]} and try again."
     _check_config(config_file, label, fix)
-    return _from_pretrained(
+    model = _from_pretrained(
         repo_id,
         label,
         weights_file,
@@ -221,6 +233,53 @@ def _load_from_hub(spec: str, *, cache_dir: str | Path | None, local_files_only:
         cache_dir=cache_dir,
         local_files_only=local_files_only,
     )
+    controls = _optional_download(repo_id, commit, CONTROLS_FILE, cache_dir, local_files_only)
+    return _with_controls(model, controls, weights_file, label)
+
+
+def _optional_download(repo_id: str, commit: str | None, filename: str,
+                       cache_dir: str | Path | None, local_files_only: bool) -> Path | None:
+    """A file the repo may or may not have, at the weights' commit: its cached copy, else a
+    download (unless offline); None when it is not there or cannot be had. A missing file is
+    remembered by the cache, so a later load asks nothing."""
+    with contextlib.suppress(Exception):
+        cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=commit)
+        if cached is _CACHED_NO_EXIST:
+            return None
+        if isinstance(cached, str):
+            return Path(cached)
+        if local_files_only or constants.HF_HUB_OFFLINE:
+            return None
+        return Path(hf_hub_download(repo_id, filename, revision=commit, cache_dir=cache_dir))
+    return None
+
+
+def _with_controls(model: ArtVAE, controls: Path | None, weights_file: Path,
+                   label: str) -> ArtVAE:
+    """The model with the named style controls of the file beside its weights, where there
+    is one (`artvae.model.controls`). A file that does not fit these weights is left out with a
+    warning; one learned for other weights (the weights changed since) is kept with one."""
+    if controls is None or not controls.is_file():
+        return model
+    refill = (f"refill them with `python -m artvae controls --weights {label} "
+              "--data data/corpus`")
+    try:
+        model.style_controls = read_controls(controls, model.config.style_dim)
+    except (ValueError, KeyError, SafetensorError) as error:
+        warnings.warn(f"The style controls of {label} do not fit its weights ({error}); "
+                      f"they are left out: {refill}.", stacklevel=3)
+        return model
+    made_for = model.style_controls.info.get("weights_sha256")
+    if made_for and made_for != file_sha256(weights_file)[:len(made_for)]:
+        warnings.warn(f"The style controls of {label} were learned for other weights: "
+                      f"{refill}.", stacklevel=3)
+    return model
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _download(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import partial
 
@@ -21,7 +22,7 @@ from PIL import Image
 from artvae.model.autoencoder import DOWNSCALE, ArtVAE
 from artvae.model.device import autocast_dtype, pick_device
 from artvae.model.hub import describe_weights, load_model
-from artvae.ops import generate, latent, tiled
+from artvae.ops import generate, latent, restyle, tiled
 from artvae.ops.images import image_digest, image_to_tensor, load_image, tensor_to_image
 from artvae.ops.latent import Code
 from artvae.ops.refine import refine
@@ -42,6 +43,8 @@ MAX_BATCH_PIXELS = 1024 * 1024  # larger canvases decode one at a time: bounded 
 # from this many pixels on, decode in bands (`tiled`): less memory, and faster (at 512 px the
 # plain forward pass is faster on a 2-core CPU: measured 0.74 s against 1.32 s under load)
 BANDED_PIXELS = 1024 * 1024
+RESTYLE_BATCH = 8  # images of one size restyled as one batch (at most MAX_BATCH_PIXELS)
+RESTYLE_WINDOW = 64  # inputs a restyle loads at a time: its batches are formed among them
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Tensor:
@@ -114,7 +117,7 @@ class Engine:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.weights = describe_weights(weights) if model is None else "in-memory model"
         self._cache: OrderedDict[str, Code] = OrderedDict()
-        self._sized: OrderedDict[tuple[str, tuple[int, int]], Code] = OrderedDict()
+        self._sized: OrderedDict[tuple, Code] = OrderedDict()  # codes on canvases, refined
         self._digests: OrderedDict[tuple, str] = OrderedDict()  # file_stamp -> content digest
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -192,10 +195,14 @@ class Engine:
                 self._cache.popitem(last=False)
         return key, code
 
-    def decode(self, code: Code, tileable: bool = False, shrink: int = 1) -> Image.Image:
+    def decode(self, code: Code, tileable: bool = False, shrink: int = 1,
+               render: int = 1) -> Image.Image:
         """Code -> image, cropped to the code's size; `shrink` > 1: a picture that many times
-        smaller of the same canvas, decoded in about 1/shrink^2 of the time (a preview)."""
-        return tensor_to_image(self.decode_tensor(latent.shrink(code, shrink), tileable)[0])
+        smaller of the same canvas, decoded in about 1/shrink^2 of the time (a preview);
+        `render` > 1: the code's canvas is that many times the image's (`edit`)."""
+        x = self.decode_tensor(latent.shrink(code, shrink), tileable)
+        h, w = (-(-n // (shrink * render)) for n in code.size)
+        return tensor_to_image(restyle.shrunk_back(x, (h, w))[0])
 
     def decode_tensor(self, code: Code, tileable: bool = False) -> torch.Tensor:
         """Code -> (B, 3, H, W) in [0, 1] on the CPU, cropped to the code's size. Canvases of
@@ -213,6 +220,19 @@ class Engine:
         h, w = code.size
         return ArtVAE.to_image_range(x[..., :h, :w].float()).cpu()
 
+    @property
+    def controls(self):
+        """The weights' named style controls (`artvae.model.controls`), None without them."""
+        return self.model.style_controls
+
+    def edit(self, code: Code, edits: dict[str, float] | None = None, scale: float = 1.0,
+             tileable: bool = False) -> tuple[Code, int]:
+        """(the code with the named style controls moved by `edits` ({name: units}) and its
+        pattern `scale` times as big, the `render` factor `decode` takes with it:
+        `restyle.edited`)."""
+        return restyle.edited(code, self.controls, edits, scale, tileable,
+                              self.model.config.structure_norm)
+
     # ---- run on a model worker (`self.workers`), never in a request's thread -----------------
     def _refine(self, x: torch.Tensor, steps: int, tileable: bool
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,12 +240,17 @@ class Engine:
         structure, style = refine(self.model, x, steps, tileable=tileable)  # float32: gradients
         return structure.float().cpu(), style.float().cpu()
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, 3, H, W) in [-1, 1] -> posterior means (structure, style), float32 on the CPU."""
+    def _encode(self, x: torch.Tensor, wrap: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) in [-1, 1] -> posterior means (structure, style), float32 on the CPU;
+        `wrap`: encoded as tiles (`restyle.wrapped_codes`)."""
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
-            q_s, q_w = self.model.encode(x)
-        return q_s.mode().float().cpu(), q_w.mode().float().cpu()
+            if wrap:
+                structure, style = restyle.wrapped_codes(self.model, x)
+            else:
+                q_s, q_w = self.model.encode(x)
+                structure, style = q_s.mode(), q_w.mode()
+        return structure.float().cpu(), style.float().cpu()
 
     def _decode(self, structure: torch.Tensor, style: torch.Tensor,
                 tileable: bool) -> torch.Tensor:
@@ -253,7 +278,9 @@ class Engine:
     def refined(self, source, steps: int, tileable: bool = False) -> Code:
         """The image's code after `steps` gradient steps through the decoder
         (`refine.refine`): a closer reconstruction than the encoder's, at a forward and
-        backward pass of the decoder per step. Not cached: a one-off."""
+        backward pass of the decoder per step. The last few are kept (by content, steps and
+        tiling), so the Encode tab's named controls move a refined code without refining it
+        again."""
         if not 0 <= steps <= MAX_REFINE_STEPS:
             raise ValueError(f"refine steps must be 0-{MAX_REFINE_STEPS}; got {steps}")
         image = load_image(source, max_side=MAX_SIDE)
@@ -261,15 +288,26 @@ class Engine:
             raise ValueError(f"Refining takes images up to 1024x1024 px; this one is "
                              f"{image.width}x{image.height}: leave Refine off, or use a "
                              "smaller image.")
+        key = ("refined", image_digest(image), steps, tileable)
+        with self._lock:
+            if key in self._sized:
+                return self._sized[key]
         x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
         structure, style = self.workers.call(self._refine, x, steps, tileable)
-        return Code(structure, style, size=(image.height, image.width))
+        code = Code(structure, style, size=(image.height, image.width))
+        with self._lock:
+            self._sized[key] = code
+            while len(self._sized) > SIZED_CACHE:
+                self._sized.popitem(last=False)
+        return code
 
     def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,
             tileable: bool = False, size: tuple[int, int] | None = None,
-            shrink: int = 1) -> Image.Image:
+            shrink: int = 1, edits: dict[str, float] | None = None,
+            scale: float = 1.0) -> Image.Image:
         """Mix the styles of several images (weights are normalised); the layout comes from
-        `sources[structure_from]`, or from all of them (None or -1)."""
+        `sources[structure_from]`, or from all of them (None or -1); then the named `edits`
+        and `scale` (`edit`)."""
         if not sources:
             raise ValueError("give at least one image to mix")
         if structure_from is not None and structure_from < 0:
@@ -279,15 +317,19 @@ class Engine:
                              f"{len(sources)} images")
         codes = [self.code_at(s, size) for s in sources]
         code = latent.mix(codes, weights, structure_from, self.model.style_mean)
-        return self.decode(code, tileable, shrink)
+        code, render = self.edit(code, edits, scale, tileable)
+        return self.decode(code, tileable, shrink, render)
 
     def blend(self, a, b, t: float, mode: str = "full", tileable: bool = False,
               size: tuple[int, int] | None = None, ramp: str = "left-right",
-              shrink: int = 1) -> Image.Image:
-        """One frame of the morph from image a to image b at t in [0, 1]."""
+              shrink: int = 1, edits: dict[str, float] | None = None,
+              scale: float = 1.0) -> Image.Image:
+        """One frame of the morph from image a to image b at t in [0, 1], then the named
+        `edits` and `scale` (`edit`)."""
         code = latent.blend(self.code_at(a, size), self.code_at(b, size), float(t), mode,
                             self.model.style_mean, ramp)
-        return self.decode(code, tileable, shrink)
+        code, render = self.edit(code, edits, scale, tileable)
+        return self.decode(code, tileable, shrink, render)
 
     def blend_frames(self, a, b, steps: int, mode: str = "full", tileable: bool = False,
                      size: tuple[int, int] | None = None, ramp: str = "left-right",
@@ -307,13 +349,15 @@ class Engine:
     def sample(self, seed: int, size: tuple[int, int] = (512, 512), tileable: bool = False,
                temperature: float = 1.0, coords: list[float] | None = None,
                fast: bool = False, offsets: list[float] | None = None,
-               shrink: int = 1) -> Image.Image:
+               shrink: int = 1, edits: dict[str, float] | None = None,
+               scale: float = 1.0) -> Image.Image:
         """A random texture from a seed; `coords` sets the style along the explore directions,
         `offsets` move the seed's own style along them; `fast` draws the layout as a
-        random-phase field instead of from the prior."""
+        random-phase field instead of from the prior; then the named `edits` and `scale`."""
         code = self.workers.call(generate.sample_code, self.model, seed, checked_size(size),
                                  temperature, coords, fast, offsets)
-        return self.decode(code, tileable, shrink)
+        code, render = self.edit(code, edits, scale, tileable)
+        return self.decode(code, tileable, shrink, render)
 
     def variations(self, source, seed: int, size: tuple[int, int] | None = None,
                    strength: float = generate.VARIATION_STRENGTH,
@@ -332,3 +376,62 @@ class Engine:
         code = self.encode(source)
         return self.decode(self.workers.call(generate.expanded, self.model, code,
                                              checked_size(size), seed), tileable)
+
+    def restyle(self, sources: list, style=None, strength: float = 1.0,
+                edits: dict[str, float] | None = None, scale: float = 1.0,
+                tileable: bool = False, batch: int = RESTYLE_BATCH,
+                progress: Callable[[int, int], None] | None = None
+                ) -> list[Image.Image | Exception]:
+        """Each source restyled at its own size, its layout kept: its style `strength` (0-1)
+        of the way to `style`'s (an image; None: its own), then the named `edits` and
+        `scale` (`restyle.restyled`). `tileable`: seamless inputs stay seamless (encoded and
+        decoded wrapping around; sides that are multiples of 8). Sources of one size run
+        through the model `batch` at a time. One answer per source, in order: the image, or
+        the exception that source raised (an unreadable file); the others go on.
+        `progress(done, total)` after each batch."""
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1; got {strength}")
+        style_code = None if style is None else self.encode(style)
+        if style_code is not None and style_code.style.dim() != 2:
+            raise ValueError("the style image must have one global style")
+        restyle.check_edits(self.controls, edits, scale)  # before any work
+        results: list = [None] * len(sources)
+        done = 0
+        for start in range(0, len(sources), RESTYLE_WINDOW):
+            groups: dict[tuple[int, int], list[tuple[int, Image.Image]]] = {}
+            for i in range(start, min(start + RESTYLE_WINDOW, len(sources))):
+                try:
+                    image = load_image(sources[i], max_side=MAX_SIDE)
+                except (ValueError, OSError) as error:  # ImageError is a ValueError
+                    results[i] = error
+                    done += 1
+                    continue
+                groups.setdefault((image.height, image.width), []).append((i, image))
+            for (h, w), members in groups.items():
+                render = restyle.render_factor(scale, (h, w))  # a smaller pattern: bigger decodes
+                per = max(1, min(batch, MAX_BATCH_PIXELS // (h * w * render**2)))
+                for first in range(0, len(members), per):
+                    chunk = members[first:first + per]
+                    made = self._restyle_batch([im for _, im in chunk], style_code, strength,
+                                               edits, scale, tileable)
+                    for (i, _), out in zip(chunk, made, strict=True):
+                        results[i] = out
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, len(sources))
+        return results
+
+    def _restyle_batch(self, images: list[Image.Image], style: Code | None, strength: float,
+                       edits: dict[str, float] | None, scale: float,
+                       tileable: bool) -> list[Image.Image]:
+        """Images of one size restyled as one batch (`restyle`)."""
+        x = pad_to_multiple(ArtVAE.to_model_range(torch.cat([image_to_tensor(im)
+                                                              for im in images])))
+        structure, own = self.workers.call(self._encode, x, tileable)
+        size = (images[0].height, images[0].width)
+        code, _ = restyle.restyled(Code(structure, own, size), style, strength,
+                                   self.controls, edits, scale, tileable,
+                                   self.model.style_mean.cpu(),
+                                   self.model.config.structure_norm)
+        x = restyle.shrunk_back(self.decode_tensor(code, tileable), size)
+        return [tensor_to_image(t) for t in x]

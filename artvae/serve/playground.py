@@ -42,6 +42,7 @@ from artvae.ops.palette import (
     palette_codes,
     sheet,
 )
+from artvae.ops.restyle import CONTROL_RANGE, SCALE_RANGE, check_edits
 
 from .checks import flag, number, number_list, one_of, whole_number
 from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine, checked_size
@@ -103,33 +104,73 @@ def recipe(engine: Engine, op: str, digests: list[str], **settings) -> dict:
             "inputs": digests, **settings}
 
 
+# ---- the named controls ---------------------------------------------------------------------
+
+def checked_controls(value) -> dict[str, float]:
+    """The named controls as sent ({"brightness": 1, "scale": 2}; None: none) -> the same
+    with every value a number in its range and the defaults (0, scale 1) left out. The names
+    are checked against the weights' controls by `named_edits`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("controls must be a dict of named amounts, e.g. "
+                         '{"brightness": 1, "warmth": -0.5, "scale": 2}')
+    checked = {}
+    for name, amount in value.items():
+        if name == "scale":
+            amount = number(amount, "scale", *SCALE_RANGE)
+            if amount != 1.0:
+                checked[name] = amount
+        else:
+            amount = number(amount, str(name)[:40], -CONTROL_RANGE, CONTROL_RANGE)
+            if amount != 0.0:
+                checked[str(name)] = amount
+    return checked
+
+
+def named_edits(engine: Engine, value) -> tuple[dict[str, float], float, dict]:
+    """The named controls as sent -> (style amounts, scale, the recipe's settings: a
+    "controls" entry where any is set)."""
+    controls = checked_controls(value)
+    amounts = {k: v for k, v in controls.items() if k != "scale"}
+    scale = controls.get("scale", 1.0)
+    check_edits(engine.controls, amounts, scale)
+    return amounts, scale, ({"controls": controls} if controls else {})
+
+
 # ---- the operations --------------------------------------------------------------------------
 
-def encode(engine: Engine, source, tileable: bool = False, refine: int = 0) -> Result:
+def encode(engine: Engine, source, tileable: bool = False, refine: int = 0, controls=None,
+           shrink: int = 1) -> Result:
     """Reconstruction, with its PSNR, the structure map in false colour and the style chart.
     `refine` > 0: the code refined by that many steps through the decoder first (closer and
-    as crisp, about 80 ms a step at 256 px on 2 CPU cores; `artvae.ops.refine`)."""
+    as crisp, about 80 ms a step at 256 px on 2 CPU cores; `artvae.ops.refine`). `controls`:
+    the named edits of its look (`named_edits`); the PSNR is then the edited image's.
+    `shrink` > 1: a smaller picture of it, a preview (the recipe is the full result's)."""
     image, digest = loaded(source)
     tileable = flag(tileable, "tileable")
     refine = whole_number(refine, "refine", 0, MAX_REFINE_STEPS)
+    amounts, scale, edits = named_edits(engine, controls)
     # a server refining uploads (`Engine.refine_uploads`) has this code cached already
     given = engine.upload_refine_steps(image)
     code = engine.refined(image, refine, tileable) if refine not in (0, given) else \
         engine.encode(image)
     refine = refine or given
-    out = engine.decode(code, tileable)
-    score = float(psnr(image_to_tensor(out), image_to_tensor(image))[0])
+    code, render = engine.edit(code, amounts, scale, tileable)
+    out = engine.decode(code, tileable, shrink, render)
+    score = float(psnr(image_to_tensor(out), image_to_tensor(image))[0]) if shrink == 1 else 0.0
     style = (code.style[0] - engine.model.style_mean.cpu()).tolist()
     extras = {"psnr": round(score, 2), "structure": structure_picture(code.structure, image.size),
               "style_chart": style_chart(style), "style": style}
-    settings = {"tileable": tileable} | ({"refine": refine} if refine else {})
+    settings = {"tileable": tileable} | ({"refine": refine} if refine else {}) | edits
     return Result(out, recipe(engine, "encode", [digest], **settings), extras)
 
 
 def mix(engine: Engine, sources: list, weights: list, structure_from: int | None = 0,
-        size=None, tileable: bool = False, shrink: int = 1) -> Result:
+        size=None, tileable: bool = False, shrink: int = 1, controls=None) -> Result:
     """Styles mixed by weight; the layout of `sources[structure_from]`, or of all (None).
-    `shrink` > 1: a smaller picture of it, a preview (the recipe is the full result's)."""
+    `shrink` > 1: a smaller picture of it, a preview (the recipe is the full result's).
+    `controls`: named edits of the result's look (`named_edits`)."""
     if not isinstance(sources, (list, tuple)) or not 1 <= len(sources) <= MAX_MIX:
         raise ValueError(f"images must be a list of 1 to {MAX_MIX} images")
     weights = number_list(weights, "weights")
@@ -140,22 +181,25 @@ def mix(engine: Engine, sources: list, weights: list, structure_from: int | None
         structure_from = whole_number(structure_from, "structure_from", -1, len(sources) - 1)
     inputs = [loaded(s) for s in sources]
     size, tileable = output_size(size), flag(tileable, "tileable")
-    out = engine.mix([im for im, _ in inputs], weights, structure_from, tileable, size, shrink)
+    amounts, scale, edits = named_edits(engine, controls)
+    out = engine.mix([im for im, _ in inputs], weights, structure_from, tileable, size, shrink,
+                     amounts, scale)
     return Result(out, recipe(engine, "mix", [d for _, d in inputs], mix_weights=weights,
                               structure_from=structure_from, size=_side(size),
-                              tileable=tileable))
+                              tileable=tileable, **edits))
 
 
 def blend(engine: Engine, a, b, t, mode: str = "full", ramp: str = "left-right", size=None,
-          tileable: bool = False, shrink: int = 1) -> Result:
-    """One frame of the morph from A to B at `t` (`shrink`: as `mix`)."""
+          tileable: bool = False, shrink: int = 1, controls=None) -> Result:
+    """One frame of the morph from A to B at `t` (`shrink`, `controls`: as `mix`)."""
     (image_a, digest_a), (image_b, digest_b) = loaded(a), loaded(b)
     t = number(t, "t", 0.0, 1.0)
     mode, ramp = one_of(mode, "mode", BLEND_MODES), one_of(ramp, "ramp", RAMPS)
     size, tileable = output_size(size), flag(tileable, "tileable")
-    out = engine.blend(image_a, image_b, t, mode, tileable, size, ramp, shrink)
+    amounts, scale, edits = named_edits(engine, controls)
+    out = engine.blend(image_a, image_b, t, mode, tileable, size, ramp, shrink, amounts, scale)
     return Result(out, recipe(engine, "blend", [digest_a, digest_b], t=t, mode=mode, ramp=ramp,
-                              size=_side(size), tileable=tileable))
+                              size=_side(size), tileable=tileable, **edits))
 
 
 def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-right",
@@ -177,10 +221,10 @@ def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-rig
 
 def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1.0,
            coords: list | None = None, fast: bool = False, offsets: list | None = None,
-           shrink: int = 1) -> Result:
+           shrink: int = 1, controls=None) -> Result:
     """A seeded texture; `coords` place its style along the principal directions, `offsets`
     move the seed's own style along them; `fast` draws the layout as a random-phase field
-    instead of from the learned prior (`shrink`: as `mix`)."""
+    instead of from the learned prior (`shrink`, `controls`: as `mix`)."""
     seed = whole_number(seed, "seed", 0, MAX_SEED)
     size = output_size(size) or (512, 512)
     tileable, temperature = flag(tileable, "tileable"), number(temperature, "temperature", 0, 3)
@@ -192,8 +236,10 @@ def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1
             raise ValueError(f"{name} has {len(values)} entries; these weights have {k} "
                              "style directions")
     fast = flag(fast, "fast")
-    out = engine.sample(seed, size, tileable, temperature, coords, fast, offsets, shrink)
-    settings = {"offsets": offsets} if offsets is not None else {}
+    amounts, scale, edits = named_edits(engine, controls)
+    out = engine.sample(seed, size, tileable, temperature, coords, fast, offsets, shrink,
+                        amounts, scale)
+    settings = ({"offsets": offsets} if offsets is not None else {}) | edits
     return Result(out, recipe(engine, "sample", [], seed=seed, size=_side(size),
                               tileable=tileable, temperature=temperature, coords=coords,
                               fast=fast, **settings))

@@ -30,12 +30,13 @@ from .playground import (
     RAMPS,
     SLIDER_MIN_SIZE,
     SLIDER_STEP,
+    checked_controls,
     mask_from_text,
 )
 
 TABS = {"encode": "encode", "mix": "mix", "blend": "blend", "morph": "blend",
         "sample": "explore", "paint": "paint", "palette": "palette"}  # recipe op -> its tab
-NO_CONTROLS = ("variations", "expand")  # the Encode tab's buttons: no controls hold these
+NO_CONTROLS = ("variations", "expand", "restyle")  # made by buttons: no controls hold these
 
 
 def _checked(settings: dict, key: str, recipe: dict, check: Callable) -> None:
@@ -53,7 +54,8 @@ def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
     if op in NO_CONTROLS:
         raise ValueError(f"That PNG is a {op} result, made by a button with no settings to put "
                          "back: Restore takes the results of Encode, Mix, Blend, Explore, Paint "
-                         "and Palette.")
+                         "and Palette (a restyle's settings are in its recipe and the zip's "
+                         "restyle.json).")
     if op not in TABS:
         raise ValueError("That PNG carries no ArtVAE recipe: drop a PNG made by this app.")
     digests = recipe.get("inputs") if isinstance(recipe.get("inputs"), list) else []
@@ -72,6 +74,7 @@ def restore_settings(recipe: dict | None, known_inputs: dict[str, str]) -> dict:
     _checked(settings, "mix_weights", recipe, lambda v: [number(w, "w", 0, 1e6) for w in v])
     _checked(settings, "structure_from", recipe,
              lambda v: None if v is None else whole_number(v, "structure_from", -1, MAX_MIX))
+    _checked(settings, "controls", recipe, checked_controls)  # the named controls
     for key in ("coords", "offsets"):
         _checked(settings, key, recipe, lambda v, key=key: [
             number(c, key, -EXPLORE_RANGE, EXPLORE_RANGE) for c in v or []])
@@ -135,7 +138,8 @@ def restored_controls(settings: dict, weights: str, slots: int, directions: int)
 
 def _playground_controls(settings: dict, tab: str, slots: int, directions: int) -> dict:
     """The controls of Encode, Mix, Blend and Explore (see `restored_controls`)."""
-    controls = {"images": (settings["images"] + [None] * slots)[:slots]}
+    controls = {"images": (settings["images"] + [None] * slots)[:slots],
+                "named": dict(settings.get("controls", {}))}
     for key in ("t", "mode", "ramp", "seed", "temperature"):
         if key in settings:
             controls[key] = settings[key]

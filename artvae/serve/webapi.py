@@ -1,6 +1,6 @@
 """The playground's web API: typed endpoints `/encode(image)`, `/blend(image_a, image_b, t)`,
 `/mix(images, weights)`, `/sample(seed)`, `/variations(image)`, `/expand(image)`,
-`/paint(mask, textures)` and `/palette(corners)`, registered
+`/paint(mask, textures)`, `/palette(corners)` and `/restyle(images)`, registered
 with `gr.api` on the app's Blocks, and what serving them shares with the UI's events: the check
 that an image is an upload (a bare string could name any file on the server), the answer a
 client gets for a file (`ImageFile`), `friendly` (errors a person can act on become a `gr.Error`
@@ -21,6 +21,7 @@ import torch
 from gradio_client.utils import is_file_obj_with_meta
 
 from . import playground as pg
+from . import restyling
 from .engine import Engine
 from .files import OutputFolder
 
@@ -162,7 +163,28 @@ def endpoints(engine: Engine, folder: OutputFolder) -> list[Callable]:
         r, _, weights = pg.palette(engine, paths, rows, cols, cell, tileable)
         return file_out(folder.save(r)), weights, r.recipe
 
-    return [encode, blend, mix, sample, variations, expand, paint, palette]
+    def restyle(images: list[ImageFile], style: ImageFile | None = None, strength: float = 1.0,
+                controls: dict | None = None, tileable: bool = False
+                ) -> tuple[list[ImageFile], ImageFile, ImageFile, list[str], dict]:
+        """Each image (or each image inside an uploaded zip; up to 100) restyled at its own
+        size, its layout kept: in style's style, strength 0..1 of the way from its own, then
+        the named controls, e.g. {"brightness": 1, "warmth": -0.5, "scale": 2} (brightness,
+        contrast, saturation, warmth, grain: -3..3; scale 0.25..4); tileable keeps seamless
+        inputs seamless. One that
+        cannot be read is reported, the rest are made: (the results, each <name>.png with
+        its recipe; a zip of them with a contact sheet; the contact sheet; what failed and
+        why; the settings)."""
+        if not isinstance(images, list):
+            raise ValueError(f"images must be a list of image files; got {images!r}"[:120])
+        paths = [uploaded(im, f"images[{i}]") for i, im in enumerate(images)]
+        made = restyling.restyle(engine, restyling.gather(paths),
+                                 None if style is None else uploaded(style, "style"), strength,
+                                 controls, tileable)
+        files, sheet, archive = restyling.write_outputs(made, folder.new())
+        return ([file_out(f) for f in files], file_out(archive), file_out(sheet), made.failed,
+                made.settings)
+
+    return [encode, blend, mix, sample, variations, expand, paint, palette, restyle]
 
 
 def add_endpoints(engine: Engine, folder: OutputFolder) -> None:

@@ -4,8 +4,9 @@ Takes the EMA or the raw weights of `run/last.pt`, whichever rebuilds training c
 (early in a run the EMA still remembers poor weights); removes the decoder's mean colour
 error on training crops from its output bias; computes the principal directions of the
 training textures' styles (the "explore" sliders move along them) and a bank of their
-structure maps (seeded samples reuse their spectra) into the model's buffers; and writes the
-folder with `save_pretrained`. An existing model card (README.md) is kept.
+structure maps (seeded samples reuse their spectra) into the model's buffers; writes the
+folder with `save_pretrained`; and learns the named style controls of the weights written
+(`controls.py`, a file beside them). An existing model card (README.md) is kept.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from artvae.model.config import ModelConfig
 from artvae.model.device import pick_device
 
 from .autoencoder import validate
+from .controls import refill
 from .data import centre_crops, load_split, split_groups
 
 BANK_GROUP = "textures"  # seeded samples are textures: their layouts come from texture crops
@@ -93,8 +95,11 @@ def export(run: Path | None, out: Path, data: Path, device: str | None = None,
     offset = calibrate_colour(model, crops)
     print(f"colour calibration: removed a mean error of {(offset * 255).tolist()} levels (RGB)")
     fill_latent_statistics(model, crops, split_groups(data, "train"))
+    del crops
+    model.style_controls = None  # learned afresh below, for these weights
     model.cpu().save_pretrained(out)
     print(f"exported {origin} to {out}")
+    print(f"named style controls: {refill(Path(out), data, device=device)}")
     return Path(out)
 
 

@@ -13,28 +13,31 @@ from artvae.serve.files import export_morph
 from artvae.serve.webapi import friendly, gpu, uploaded
 
 from .page import Tab
-from .widgets import RAW, Waiting, busy, example_rows, texture
+from .widgets import NAMED, RAW, Waiting, busy, example_rows, named_values, texture
 
 
 class Blend(Tab):
     name = "blend"
     needs = 2
 
-    def blend_made(self, a, b, t, mode, ramp, size, tileable, shrink=0):
+    def blend_made(self, a, b, t, mode, ramp, size, tileable, named=(), shrink=0):
         if a is None or b is None:
             raise Waiting(f"Blend needs two textures: add {'A' if a is None else 'B'}.")
         a, b = uploaded(a, "A"), uploaded(b, "B")
+        controls = named_values(named) if named else {}
         busy(size)
         return self.page.fetch(
-            ("blend", a, b, t, mode, ramp, size, tileable),
-            lambda k: pg.blend(self.page.engine, a, b, t, mode, ramp, size, tileable, k), shrink)
+            ("blend", a, b, t, mode, ramp, size, tileable, tuple(sorted(controls.items()))),
+            lambda k: pg.blend(self.page.engine, a, b, t, mode, ramp, size, tileable, k,
+                               controls), shrink)
 
     def blend_ui(self, *values):
-        result, url = self.blend_made(*values)
+        result, url = self.blend_made(*values[:7], values[7:7 + len(NAMED)])
         return live.view(result, url, True), result
 
     def blend_live(self, *values):
-        return self.page.moving(self.blend_made(*values, self.page.preview(values[-2])))
+        return self.page.moving(self.blend_made(*values[:7], values[7:7 + len(NAMED)],
+                                                self.page.preview(values[5])))
 
     def morph_ui(self, a, b, mode, ramp, size, tileable, steps, fps, ping_pong):
         progress = gr.Progress()
@@ -70,15 +73,17 @@ class Blend(Tab):
                                 interactive=False)
             view, self.state, self.file = page.results(first, "blend-result",
                                                        "Add A and B: the blend shows here.")
+            self.named_sliders("**Edit the look** of the blend:")
             examples = example_rows(page.examples, [["bricks", "wood"], ["marble", "cells"],
                                                     ["woven", "stripes"]],
                                     [self.image_a, self.image_b])
             steps = self._morph([self.image_a, self.image_b, mode, ramp])
         self.inputs = [self.image_a, self.image_b, t, mode, ramp]
+        self.extra = self.named
         self.outputs = [view, self.state]
         self.controls = {"t": t, "mode": mode, "ramp": ramp, "steps": steps}
         self.settle([self.image_a.input, self.image_b.input, mode.input, ramp.input])
-        self.follow([t], self.blend_live, view)
+        self.follow([t, *self.named], self.blend_live, view)
         self.after(examples.load_input_event)
         mode.change(lambda m: gr.update(interactive=m == "spatial"), mode, ramp,
                     api_visibility="private", queue=False)
@@ -101,8 +106,8 @@ class Blend(Tab):
 
     def restore(self, controls: dict) -> dict:
         image_a, image_b = controls["images"][:2]
-        return {self.image_a: image_a, self.image_b: image_b}
+        return {self.image_a: image_a, self.image_b: image_b} | self.named_restore(controls)
 
     @property
     def restorable(self) -> list:
-        return [self.image_a, self.image_b, *self.controls.values()]
+        return [self.image_a, self.image_b, *self.controls.values(), *self.named]

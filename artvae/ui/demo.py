@@ -1,5 +1,5 @@
 """The page: a header with the controls every tab shares (output size, tileable) and the Restore
-drop zone, the six tabs (each built by its own module), and what crosses tabs: the shared
+drop zone, the seven tabs (each built by its own module), and what crosses tabs: the shared
 controls re-run the visible tab, Restore puts a PNG's settings back into its tab, Explore sends a
 sample to Blend or Mix, a palette cell opens in Mix. The web API (`artvae.serve.webapi`) is
 registered on the same Blocks; every UI event is private.
@@ -28,6 +28,7 @@ from .mix import SLOTS, Mix
 from .page import Page, Tab
 from .paint import Paint
 from .palette import Palette
+from .restyle import Restyle
 from .widgets import RAW
 
 
@@ -36,7 +37,8 @@ def build_demo(engine: Engine, examples: dict[str, str]) -> gr.Blocks:
     page = Page(engine, examples)
     with gr.Blocks(title="ArtVAE playground", delete_cache=(1800, 3600)) as demo:
         gr.Markdown("# ArtVAE playground\nEncode textures into a *structure* (where things are) "
-                    "and a *style* (what they look like), then mix, blend and explore.")
+                    "and a *style* (what they look like), then mix, blend, explore and "
+                    "restyle.")
         with gr.Row(equal_height=True):
             with gr.Column(scale=3, min_width=280):
                 page.size = gr.Slider(pg.SLIDER_MIN_SIZE, pg.MAX_SIZE, value=pg.DEFAULT_SIZE,
@@ -48,13 +50,14 @@ def build_demo(engine: Engine, examples: dict[str, str]) -> gr.Blocks:
                               height=130, scale=2, min_width=280, elem_id="restore")
         status = gr.Markdown()
         encode, mix, blend, explore = Encode(page), Mix(page), Blend(page), Explore(page)
-        paint, palette = Paint(page), Palette(page)
+        paint, palette, restyle = Paint(page), Palette(page), Restyle(page)
         with gr.Tabs() as tabs:
             for tab in (encode, mix, blend, explore):
                 tab.build()
             page.renders.reset_pace()  # start-up's results paid for loading the kernels
             paint.build()
             palette.build()
+            restyle.build()
         visible = gr.State("encode")  # the visible tab: size and tileable changes re-run it
 
         playground = [encode, mix, blend, explore]
@@ -63,6 +66,7 @@ def build_demo(engine: Engine, examples: dict[str, str]) -> gr.Blocks:
         explore.send_to(tabs, visible, blend, mix)
         paint.wire(visible)
         palette.wire(visible, tabs, mix)
+        restyle.wire(visible)
         rerun = rerun_visible(page, playground, visible)
         wire_restore(page, restore, status, tabs, visible, playground, [paint, palette], rerun)
         add_endpoints(engine, page.folder)  # the web API: /encode, /blend, /mix, /sample, ...
@@ -114,11 +118,10 @@ def wire_restore(page: Page, drop: gr.File, status: gr.Markdown, tabs: gr.Tabs,
     for tab in every_tab:
         controls |= tab.controls
     known_inputs = {pg.loaded(p)[1]: p for p in page.examples.values()}
-    explore = by_name["explore"]
 
     def restore_ui(file):
         s = restore_settings(read_recipe(uploaded(file, "Restore")), known_inputs)
-        c = restored_controls(s, page.engine.weights, SLOTS, len(explore.extra))
+        c = restored_controls(s, page.engine.weights, SLOTS, page.directions)
         updates = {tabs: gr.Tabs(selected=c["tab"]), visible: c["tab"], status: c["note"]}
         updates |= {controls[k]: v for k, v in c.items() if k in controls}
         return updates | by_name[c["tab"]].restore(c)

@@ -1,6 +1,7 @@
 """The Encode tab: a texture's reconstruction with its PSNR, its structure map in false colour
-and its style as a bar chart; from the same upload, "More like this" (new layouts in its style)
-and "Expand" (the texture grown into a larger seamless tile)."""
+and its style as a bar chart, and its look edited by the named controls (brightness, contrast,
+saturation, warmth, grain, scale), live while a slider moves; from the same upload, "More like
+this" (new layouts in its style) and "Expand" (the texture grown into a larger seamless tile)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from artvae.serve import playground as pg
 from artvae.serve.webapi import friendly, gpu, uploaded
 
 from .page import Tab
-from .widgets import RAW, Waiting, busy, example_rows, texture
+from .widgets import RAW, Waiting, busy, example_rows, named_values, texture
 
 VARIATIONS = 4  # "more like this": one seed each
 
@@ -20,21 +21,28 @@ class Encode(Tab):
     name = "encode"
     needs = 1
 
-    def encode_made(self, image, tileable, refine=False):
+    def encode_made(self, image, tileable, refine=False, named=(), shrink=0):
         if image is None:
             raise Waiting("Upload a texture or pick an example.")
         path = uploaded(image, "Texture")
         steps = pg.REFINE_STEPS if refine is True else 0
-        if steps:
+        controls = named_values(named) if named else {}
+        if steps and not shrink:
             gr.Progress()(0.05, desc="Refining the code")
-        return self.page.fetch(("encode", path, tileable, steps),
-                               lambda _: pg.encode(self.page.engine, path, tileable, steps))
+        return self.page.fetch(
+            ("encode", path, tileable, steps, tuple(sorted(controls.items()))),
+            lambda k: pg.encode(self.page.engine, path, tileable, steps, controls, k), shrink)
 
-    def encode_ui(self, image, refine, _size, tileable):
-        result, url = self.encode_made(image, tileable, refine)
+    def encode_ui(self, image, refine, _size, tileable, *named):
+        result, url = self.encode_made(image, tileable, refine, named)
         x = result.extras
-        return (live.view(result, url, True), result, f"**PSNR {x['psnr']:.2f} dB**",
-                x["structure"], x["style_chart"])
+        psnr = f"**PSNR {x['psnr']:.2f} dB**" + (
+            " (the edited look against the upload)" if "controls" in result.recipe else "")
+        return live.view(result, url, True), result, psnr, x["structure"], x["style_chart"]
+
+    def encode_live(self, image, refine, _size, tileable, *named):
+        return self.page.moving(self.encode_made(image, tileable, refine, named,
+                                                 self.page.preview(None)))
 
     def variations_ui(self, image, strength, tileable):
         source = uploaded(image, "Texture") if image is not None else None
@@ -75,6 +83,8 @@ class Encode(Tab):
                     psnr = gr.Markdown(first[2] if first else "")
                     view, self.state, self.file = page.results(
                         first and first[:2], "encode-result", "The reconstruction shows here.")
+            self.named_sliders("**Edit the look** of the upload (0: as it is, +-1 a clear "
+                               "step); the download carries the edits in its recipe.")
             with gr.Row(equal_height=True):
                 structure = gr.Image(first and first[3], label="Structure map (false colour)",
                                      format="png", interactive=False, height=240,
@@ -85,9 +95,11 @@ class Encode(Tab):
                                  elem_id="encode-style")
             self._more_and_expand()
         self.inputs = [self.image, self.refine]
+        self.extra = self.named
         self.outputs = [view, self.state, psnr, structure, style]
         self.controls = {"refine": self.refine}
         self.settle([self.image.input, self.refine.input])
+        self.follow(self.named, self.encode_live, view)
         self.after(examples.load_input_event)
 
     def _more_and_expand(self) -> None:
@@ -113,8 +125,8 @@ class Encode(Tab):
                      [expanded, expanded_file], **RAW)
 
     def restore(self, controls: dict) -> dict:
-        return {self.image: controls["images"][0]}
+        return {self.image: controls["images"][0]} | self.named_restore(controls)
 
     @property
     def restorable(self) -> list:
-        return [self.image, self.refine]
+        return [self.image, self.refine, *self.named]

@@ -1,5 +1,6 @@
-"""The Explore tab: a gallery of seeded samples, the picked one's style moved along the training
-set's main directions of style by sliders, and the pick sent on to Blend or Mix."""
+"""The Explore tab: a gallery of seeded samples, the picked one's look edited by the named
+controls (brightness ... grain, scale) and moved along the training set's main directions of
+style ("More directions"), and the pick sent on to Blend or Mix."""
 
 # No `from __future__ import annotations`: Gradio finds `gr.SelectData` by its live annotation.
 import random
@@ -12,7 +13,7 @@ from artvae.serve.checks import whole_number
 from artvae.serve.webapi import friendly, gpu
 
 from .page import Tab
-from .widgets import RAW, busy
+from .widgets import NAMED, RAW, busy, named_values
 
 EXPLORE_COUNT = 8  # seeded samples in the gallery: seed, seed + 1, ...
 GALLERY_SIDE = 512  # the gallery's samples are made at the output size, at most this big
@@ -21,13 +22,16 @@ GALLERY_SIDE = 512  # the gallery's samples are made at the output size, at most
 class Explore(Tab):
     name = "explore"
 
-    def sample_made(self, seed, temperature, size, tileable, offsets=(), shrink=0):
+    def sample_made(self, seed, temperature, size, tileable, offsets=(), shrink=0, named=()):
         offsets = tuple(offsets) if any(offsets) else None  # all zero: the seed's own style
+        controls = named_values(named) if named else {}
         busy(size)
         return self.page.fetch(
-            ("sample", seed, temperature, size, tileable, offsets),
+            ("sample", seed, temperature, size, tileable, offsets,
+             tuple(sorted(controls.items()))),
             lambda k: pg.sample(self.page.engine, seed, size, tileable, temperature,
-                                offsets=None if offsets is None else list(offsets), shrink=k),
+                                offsets=None if offsets is None else list(offsets), shrink=k,
+                                controls=controls),
             shrink)
 
     def gallery_made(self, seed, temperature, size, tileable) -> list:
@@ -36,20 +40,24 @@ class Explore(Tab):
         return [self.sample_made(s, temperature, side, tileable)
                 for s in range(seed, seed + EXPLORE_COUNT)]
 
-    def explore_ui(self, shown, selected, temperature, size, tileable, *offsets):
+    def explore_ui(self, shown, selected, temperature, size, tileable, *extra):
         """The gallery of EXPLORE_COUNT samples from `shown`'s seed (sent again only when it
-        changed) and the selected sample, its style moved by `offsets`."""
+        changed) and the selected sample, its look edited by the named controls and its style
+        moved by the directions' offsets (`extra`: those sliders' values, in that order)."""
         seed = shown[0] if shown else 0
         gallery = self.gallery_made(seed, temperature, size, tileable)
         key = [seed, temperature, min(size, GALLERY_SIDE), tileable]
         pictures = gr.skip() if key == shown else [
             (live.thumbnail(r.image), f"seed {r.recipe['seed']}") for r, _ in gallery]
-        result, url = self.sample_made(selected, temperature, size, tileable, offsets)
+        named, offsets = extra[:len(NAMED)], extra[len(NAMED):]
+        result, url = self.sample_made(selected, temperature, size, tileable, offsets,
+                                       named=named)
         return pictures, key, live.view(result, url, True), result
 
-    def explore_live(self, _shown, selected, temperature, size, tileable, *offsets):
+    def explore_live(self, _shown, selected, temperature, size, tileable, *extra):
+        named, offsets = extra[:len(NAMED)], extra[len(NAMED):]
         return self.page.moving(self.sample_made(selected, temperature, size, tileable, offsets,
-                                                 self.page.preview(size)))
+                                                 self.page.preview(size), named))
 
     def new_samples(self, value):
         first_seed = whole_number(value, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)
@@ -64,7 +72,7 @@ class Explore(Tab):
     def build(self) -> None:
         page = self.page
         self.fn = self.explore_ui
-        first = self.explore_ui([], 0, 1.0, pg.DEFAULT_SIZE, False, *[0.0] * page.directions)
+        first = self.explore_ui([], 0, 1.0, pg.DEFAULT_SIZE, False)
         with gr.Tab("Explore", id="explore") as self.block:
             with gr.Row(equal_height=True):
                 seed = gr.Number(0, label="Seed (the gallery shows it and the next seven)",
@@ -80,9 +88,12 @@ class Explore(Tab):
                                  elem_classes=["artvae-gallery"])
             self.shown = gr.State(first[1])  # the gallery's [seed, settings]
             self.selected = gr.State(0)  # the picked sample's seed
-            gr.Markdown("Move the picked sample's style along the training set's main "
-                        "directions of style:")
-            self.extra = self._direction_sliders()
+            self.named_sliders("**Edit the look** of the picked sample (0: as it is, +-1 a "
+                               "clear step):")
+            with gr.Accordion("More directions: the training set's main directions of style",
+                              open=False):
+                self.direction_sliders = self._direction_sliders()
+            self.extra = [*self.named, *self.direction_sliders]
             view, self.state, self.file = page.results(first[2:], "explore-result",
                                                        "Pick a sample above.")
             with gr.Row():
@@ -102,7 +113,7 @@ class Explore(Tab):
         for first in range(0, directions, 4):
             with gr.Row():
                 sliders += [gr.Slider(-pg.EXPLORE_RANGE, pg.EXPLORE_RANGE, value=0.0, step=0.05,
-                                      label=f"Style direction {k + 1}", min_width=160,
+                                      label=f"Direction {k + 1}", min_width=160,
                                       elem_id=f"explore-direction-{k + 1}")
                             for k in range(first, min(first + 4, directions))]
         return sliders
@@ -113,13 +124,14 @@ class Explore(Tab):
         explore_event = dict(fn=gpu(friendly(self.fn)),
                              inputs=self.inputs + self.page.shared + self.extra,
                              outputs=self.outputs, **RAW)
-        seed_outputs = [seed, self.shown, self.selected, *self.extra]
+        seed_outputs = [seed, self.shown, self.selected, *self.direction_sliders]
         generate, typed, surprise, picked = triggers
         for trigger, first_step, inputs in ((generate, self.new_samples, [seed]),
                                             (typed, self.new_samples, [seed]),
                                             (surprise, self.surprise_ui, None),
                                             (picked, self.pick, [self.shown])):
-            outs = seed_outputs if trigger is not picked else [self.selected, *self.extra]
+            outs = (seed_outputs if trigger is not picked
+                    else [self.selected, *self.direction_sliders])
             gr.on([trigger], friendly(first_step), inputs, outs, api_visibility="private",
                   queue=False).then(**explore_event).success(self.page.download, self.state,
                                                              self.file, **RAW)
@@ -147,7 +159,8 @@ class Explore(Tab):
 
     def restore(self, controls: dict) -> dict:
         picked = controls.get("seed", 0)
-        updates = dict(zip(self.extra, controls["coords"], strict=True))
+        updates = dict(zip(self.direction_sliders, controls["coords"], strict=True))
+        updates |= self.named_restore(controls)
         return updates | {self.selected: picked, self.shown: [picked]}
 
     @property

@@ -10,7 +10,7 @@ from artvae.serve import playground as pg
 from artvae.serve.webapi import uploaded
 
 from .page import Tab
-from .widgets import Waiting, busy, example_rows, texture
+from .widgets import NAMED, Waiting, busy, example_rows, named_values, texture
 
 SLOTS = 4  # textures on the tab
 LAYOUTS = [f"Texture {i + 1}" for i in range(SLOTS)] + ["Blend all"]
@@ -20,7 +20,7 @@ BLEND_ALL = LAYOUTS[-1]
 class Mix(Tab):
     name = "mix"
 
-    def mix_made(self, images, weights, layout, size, tileable, shrink=0):
+    def mix_made(self, images, weights, layout, size, tileable, named=(), shrink=0):
         filled = [i for i, im in enumerate(images) if im is not None]
         if not filled:
             raise Waiting("Add a texture to mix: upload one or pick an example.")
@@ -32,20 +32,28 @@ class Mix(Tab):
             structure_from = filled.index(LAYOUTS.index(layout))
         paths = tuple(uploaded(images[i], f"Texture {i + 1}") for i in filled)
         chosen = tuple(weights[i] for i in filled)
+        controls = named_values(named) if named else {}
         busy(size)
         return self.page.fetch(
-            ("mix", paths, chosen, structure_from, size, tileable),
+            ("mix", paths, chosen, structure_from, size, tileable,
+             tuple(sorted(controls.items()))),
             lambda k: pg.mix(self.page.engine, list(paths), list(chosen), structure_from, size,
-                             tileable, k), shrink)
+                             tileable, k, controls), shrink)
+
+    @staticmethod
+    def split(values: tuple) -> tuple:
+        """A handler's values -> (images, weights, layout, size, tileable, named)."""
+        layout, size, tileable = values[2 * SLOTS:2 * SLOTS + 3]
+        named = values[2 * SLOTS + 3:2 * SLOTS + 3 + len(NAMED)]
+        return values[:SLOTS], values[SLOTS:2 * SLOTS], layout, size, tileable, named
 
     def mix_ui(self, *values):
-        result, url = self.mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS], *values[2 * SLOTS:])
+        result, url = self.mix_made(*self.split(values))
         return live.view(result, url, True), result
 
     def mix_live(self, *values):
-        return self.page.moving(self.mix_made(values[:SLOTS], values[SLOTS:2 * SLOTS],
-                                              *values[2 * SLOTS:],
-                                              self.page.preview(values[-2])))
+        parts = self.split(values)
+        return self.page.moving(self.mix_made(*parts, self.page.preview(parts[3])))
 
     def ready(self, own: tuple) -> bool:
         return any(v is not None for v in own[:SLOTS])
@@ -74,13 +82,15 @@ class Mix(Tab):
             button = gr.Button("Mix", variant="primary")
             view, self.state, self.file = page.results(
                 first, "mix-result", "Add textures to mix: the result shows here.")
+            self.named_sliders("**Edit the look** of the mix:")
             examples = example_rows(page.examples, [["bricks", "cells", None, None],
                                                     ["marble", "stripes", "wood", "woven"]],
                                     self.images)
         self.inputs = [*self.images, *self.weights, self.layout]
+        self.extra = self.named
         self.outputs = [view, self.state]
         self.settle([*(c.input for c in self.images), self.layout.input, button.click])
-        self.follow(self.weights, self.mix_live, view)
+        self.follow([*self.weights, *self.named], self.mix_live, view)
         self.after(examples.load_input_event)
 
     def restore(self, controls: dict) -> dict:
@@ -88,8 +98,8 @@ class Mix(Tab):
         updates |= dict(zip(self.weights, controls["mix_weights"], strict=True))
         if "layout" in controls:
             updates[self.layout] = LAYOUTS[controls["layout"]]
-        return updates
+        return updates | self.named_restore(controls)
 
     @property
     def restorable(self) -> list:
-        return [*self.images, *self.weights, self.layout]
+        return [*self.images, *self.weights, self.layout, *self.named]

@@ -22,7 +22,7 @@ from artvae.serve.engine import Engine
 from artvae.serve.files import OutputFolder
 from artvae.serve.playground import Result
 
-from .widgets import RAW, runs_model
+from .widgets import NAMED, NAMED_DEFAULTS, RAW, named_controls, runs_model
 
 FIRST_EXAMPLES = {"bricks", "cells", "wood"}  # the first page's inputs, when all are there
 
@@ -49,6 +49,11 @@ class Page:
     def directions(self) -> int:
         """Style directions Explore's sliders move along."""
         return self.engine.model.style_basis.shape[0]
+
+    @property
+    def has_controls(self) -> bool:
+        """Whether the weights carry named style controls (else only the scale shows)."""
+        return self.engine.controls is not None
 
     @property
     def has_examples(self) -> bool:
@@ -116,6 +121,22 @@ class Tab:
         self.page = page
         self.extra: list = []
         self.controls: dict = {}
+        self.named: list = []  # the named controls' sliders (`named_sliders`)
+
+    def named_sliders(self, note: str) -> list:
+        """The named controls (brightness ... grain, scale) under a line saying what they
+        move; kept in `named`."""
+        gr.Markdown(note + ("" if self.page.has_controls else
+                            " These weights carry no named style controls: only the scale."))
+        self.named = named_controls(self.name, self.page.has_controls)
+        return self.named
+
+    def named_restore(self, controls: dict) -> dict:
+        """{slider: value} for the named controls a restored recipe set (the rest to their
+        defaults)."""
+        named = controls.get("named", {})
+        return {slider: named.get(name, NAMED_DEFAULTS[name])
+                for slider, name in zip(self.named, NAMED, strict=True)}
 
     def build(self) -> None:
         raise NotImplementedError
@@ -132,7 +153,7 @@ class Tab:
 
     @property
     def restorable(self) -> list:
-        return list(self.controls.values())
+        return [*self.controls.values(), *self.named]
 
     def event(self) -> dict:
         """The tab's settling run, as keyword arguments of an event."""

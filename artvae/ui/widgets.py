@@ -1,5 +1,6 @@
-"""Widgets and event settings the tabs share: an image input, example rows, the settings of an
-event that runs the model, and the note a tab shows while an input it needs is missing."""
+"""Widgets and event settings the tabs share: an image input, example rows, the named controls'
+sliders, the settings of an event that runs the model, and the note a tab shows while an input it
+needs is missing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from artvae.model.controls import STYLE_CONTROLS
+from artvae.ops.restyle import CONTROL_RANGE, SCALE_RANGE
 from artvae.serve.webapi import friendly, gpu
 
 # An event that runs the model: private (the web API is `artvae.serve.webapi`), queued with the
@@ -16,6 +19,14 @@ ENGINE = dict(api_visibility="private", concurrency_id="engine", trigger_mode="a
 # Encode, Mix, Blend and Explore take their inputs raw and check them as the web API does
 # (`webapi.uploaded`): a bare string could name any file on the server.
 RAW = ENGINE | {"preprocess": False}
+
+
+NAMED = (*STYLE_CONTROLS, "scale")  # the named controls, in the order of their sliders
+NAMED_DEFAULTS = {name: 0.0 for name in STYLE_CONTROLS} | {"scale": 1.0}
+NAMED_INFO = {"brightness": "darker / lighter", "contrast": "flatter / punchier",
+              "saturation": "greyer / more colourful", "warmth": "bluer / more orange",
+              "grain": "smoother / rougher, finer detail",
+              "scale": "the pattern's size: 2 twice as big, 0.5 half"}
 
 
 class Waiting(Exception):
@@ -79,3 +90,26 @@ def when_shown(tab: gr.State, name: str, event: dict) -> dict:
         return fn(*values)
 
     return dict(fn=run, inputs=[tab, *event["inputs"]], outputs=outputs)
+
+
+def named_controls(prefix: str, has_style: bool) -> list[gr.Slider]:
+    """The named controls' sliders (NAMED order), in rows of three, ids `<prefix>-<name>`:
+    -3..3 for the look (0 as it is, +-1 a clear step), 0.25..4 for the scale. Weights without
+    style controls show the scale alone."""
+    sliders = []
+    for first in range(0, len(NAMED), 3):
+        with gr.Row():
+            for name in NAMED[first:first + 3]:
+                low, high = SCALE_RANGE if name == "scale" else (-CONTROL_RANGE, CONTROL_RANGE)
+                sliders.append(gr.Slider(
+                    low, high, value=NAMED_DEFAULTS[name], step=0.05, label=name.capitalize(),
+                    info=NAMED_INFO[name], min_width=160, elem_id=f"{prefix}-{name}",
+                    visible=has_style or name == "scale"))
+    return sliders
+
+
+def named_values(values) -> dict:
+    """The sliders' values (NAMED order) -> the controls a playground operation takes: those
+    moved from their defaults."""
+    return {name: float(v) for name, v in zip(NAMED, values, strict=True)
+            if v is not None and float(v) != NAMED_DEFAULTS[name]}
