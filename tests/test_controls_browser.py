@@ -3,11 +3,12 @@ Encode's and Explore's look follows a named slider while it is dragged and settl
 Restyle makes a set of uploads into a gallery, a contact sheet and a zip. Screenshots at desktop
 and phone width go to test-artifacts/."""
 
-from test_browser import (  # noqa: F401 (browser and page: the fixtures, shared)
+from test_browser import (  # noqa: F401 (browser, elsewhere and page: the fixtures, shared)
     ARTIFACTS,
     EXAMPLES,
     WAIT_MS,
     browser,
+    elsewhere,
     open_tab,
     page,
     start_drag,
