@@ -123,6 +123,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         layout_cycle_weight=args.layout_cycle_weight,
         lattice_weight=args.lattice_weight,
         smooth_swaps=args.smooth_swaps,
+        anchor_weight=args.anchor_weight,
         val_every=args.val_every,
         freeze_encoder=args.freeze_encoder or None,
         freeze_decoder=args.freeze_decoder or None,
@@ -134,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.no_structure_norm:  # the ablation: a layout map free to carry global appearance
         cfg = replace(cfg, model=replace(cfg.model, structure_norm=False))
     train(cfg, args.data, args.run_dir, args.device, init_from=args.init_from,
-          minutes=args.minutes)
+          minutes=args.minutes, anchor_from=args.anchor_from)
 
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
@@ -326,6 +327,12 @@ def add_train_command(commands) -> None:
     p.add_argument("--smooth-swaps", type=float,
                    help="share of swap layouts smoothed 8x (default 0): the case that draws "
                         "the waffle")
+    p.add_argument("--anchor-from", type=Path,
+                   help="exported weights whose decoder the reconstructions are anchored to "
+                        "(with --anchor-weight): a fine-tune keeps what that decoder drew")
+    p.add_argument("--anchor-weight", type=float,
+                   help="weight of the reconstructions' L1 + SSIM + Fourier against the "
+                        "--anchor-from decoder's (default 0)")
     p.add_argument("--no-structure-norm", action="store_true",
                    help="do not normalise the structure map over space (ablation only)")
     p.add_argument("--val-every", type=int, help="steps between validations (default 500)")

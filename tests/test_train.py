@@ -1,5 +1,6 @@
 """Training: the loss goes down, runs resume, and torchrun runs it data-parallel."""
 
+import copy
 import math
 import os
 import subprocess
@@ -340,3 +341,23 @@ def test_a_deepened_encoder_encodes_the_same_and_trains_its_new_blocks(corpus, t
     train(cfg, corpus, tmp_path / "run", "cpu", init_from=tmp_path / "start")
     trained = torch.load(tmp_path / "run/last.pt", weights_only=True)["model"]
     assert trained["encoder.blocks8.2.conv2.weight"].abs().sum() > 0  # the new block in use
+
+
+def test_anchor_pulls_reconstructions_towards_the_teachers_decodes():
+    cfg = TrainConfig.preset("tiny")
+    cfg.anchor_weight = 1.0
+    torch.manual_seed(0)
+    model = ArtVAE(cfg.model)
+    a, b = (torch.rand(2, 3, 32, 32) * 2 - 1 for _ in range(2))
+
+    def anchor_part(teacher: torch.nn.Module) -> float:
+        torch.manual_seed(1)  # the same posterior samples for every teacher
+        _, parts, *_ = generator_loss(CrossCrop(model, teacher=teacher), None, a, b, cfg,
+                                      step=0, dtype=None)
+        return parts["anchor"]
+
+    same = copy.deepcopy(model.decoder).requires_grad_(False)
+    assert anchor_part(same) == pytest.approx(0.0, abs=1e-6)
+    torch.manual_seed(5)
+    other = ArtVAE(cfg.model).decoder.requires_grad_(False)
+    assert anchor_part(other) > 0.05

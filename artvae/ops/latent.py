@@ -95,15 +95,16 @@ def fine_band(structure: torch.Tensor) -> torch.Tensor:
 def with_texture(layout: torch.Tensor, donors: list[torch.Tensor],
                  weights: list[float] | list[torch.Tensor]) -> torch.Tensor:
     """A layout map (B, C_s, h, w) whose fine band is topped up, place by place, to the weighted
-    fine-band energy of the style sources' maps (`donors`, each mirror-tiled to the canvas), with
-    those sources' own fine bands. A style is rendered from the map it is given: a smooth layout
-    (a sky, a gradient) gives a textured style nothing to draw its grain, planks or blades from,
-    and it drew the decoder's 8-px cells instead. Where the layout has detail of its own it is
-    left as it is; `weights` (floats, or (1, 1, h, w) maps for a style that varies across the
-    canvas) say how much each source's look counts. Each channel keeps the layout's spread over
-    space (for encoded maps: 1)."""
+    fine-band energy of the style sources' maps (`donors`), with their grain: each source's
+    fine band rearranged on the canvas as a random-phase field (`grain_of`), so the grain comes
+    without the source's own objects (a style image's sword does not appear on a sky). A style
+    is rendered from the map it is given: a smooth layout (a sky, a gradient) gives a textured
+    style nothing to draw its grain, planks or blades from, and it drew the decoder's 8-px cells
+    instead. Where the layout has detail of its own it is left as it is; `weights` (floats, or
+    (1, 1, h, w) maps for a style that varies across the canvas) say how much each source's
+    look counts. Each channel keeps the layout's spread over space (for encoded maps: 1)."""
     size = layout.shape[-2:]
-    bands = [fine_band(_tiled_to(d.to(layout), size)) for d in donors]
+    bands = [grain_of(d.to(layout), tuple(size)) for d in donors]
     wanted = sum(w * b.pow(2).mean(dim=(1, 2, 3), keepdim=True)
                  for w, b in zip(weights, bands, strict=True))  # fine-band energy asked for
     detail = sum(w * b for w, b in zip(weights, bands, strict=True))
@@ -112,6 +113,18 @@ def with_texture(layout: torch.Tensor, donors: list[torch.Tensor],
     own = gaussian_blur(own, DETAIL_REACH, False)
     missing = (wanted - own).clamp_min(0.0).sqrt()
     return _keep_spread(layout + missing * detail, [layout], [1.0])
+
+
+GRAIN_SEED = 1234  # the noise `grain_of` rearranges a style source's fine band with
+
+
+def grain_of(donor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The fine band of a style source's map (B, C_s, h0, w0) rearranged on a `size` canvas as a
+    random-phase field (`random_phase`, one fixed noise): its grain (scale, orientation,
+    contrast, the channels' correlations) without where anything is. Deterministic, so one
+    request always renders the same image; periodic, so a tile stays a tile."""
+    return torch.cat([random_phase(band, size, torch.Generator().manual_seed(GRAIN_SEED))
+                      for band in fine_band(donor)])
 
 
 def _tiled_to(structure: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -75,6 +75,10 @@ class TrainConfig:
     # share of each batch's swap layouts that are smooth (a crop averaged 8x down and back up):
     # the case that draws the waffle, rare among training crops
     smooth_swaps: float = 0.0
+    # L1 + SSIM + Fourier of each reconstruction against a frozen teacher decoder's of the same
+    # code (`train(anchor_from=...)`): a fine-tune for the swaps keeps the reconstructions the
+    # teacher drew, sharpness its adversarial training gave them included
+    anchor_weight: float = 0.0
     gan_start: int = 4_000  # the discriminator joins after the reconstruction has settled
     gan_weight: float = 0.05
     freeze_encoder: bool = False  # train the decoder alone: codes (and a prior on them) stay valid
@@ -187,9 +191,10 @@ class CrossCrop(torch.nn.Module):
     """The training forward pass, one module so DistributedDataParallel can wrap it."""
 
     def __init__(self, model: ArtVAE, swaps: bool = True, means: bool = False,
-                 smooth_swaps: float = 0.0):
+                 smooth_swaps: float = 0.0, teacher: torch.nn.Module | None = None):
         super().__init__()
         self.model = model
+        self.teacher = teacher  # a frozen decoder the reconstructions are anchored to
         self.swaps = swaps
         self.means = means  # decode the posterior means, as inference does, not samples
         self.smooth_swaps = smooth_swaps
@@ -210,6 +215,9 @@ class CrossCrop(torch.nn.Module):
             # (s_A, w_A) -> A and (s_B, w_A) -> B: the style of A must carry B's look too
             style = torch.cat([style_a, style_a])
         out = {"recon": self.model.decode(structure, style), "kl_s": q_s.kl(), "kl_w": q_w.kl()}
+        if self.teacher is not None:
+            with torch.no_grad():
+                out["anchor"] = self.teacher(structure.detach(), style.detach())
         if self.swaps and n > 1:
             # row i's layout in row i-1's style: a different texture, so the structure map
             # cannot pass the look on; the loss judges the patch statistics against b[i-1]
@@ -245,6 +253,11 @@ def generator_loss(net, disc, a, b, cfg: TrainConfig, step: int, dtype) -> tuple
     if not cfg.freeze_decoder:  # on means, the KL would only pull the codes (and no variances)
         loss = loss + cfg.kl_structure * kl_s + cfg.kl_style * kl_w
     parts.update(kl_s=kl_s.item(), kl_w=kl_w.item())
+    if "anchor" in out:
+        anchor, _ = reconstruction_loss(recon, out["anchor"].float(), cfg.ssim_weight,
+                                        cfg.fourier_weight)
+        loss = loss + cfg.anchor_weight * anchor
+        parts["anchor"] = anchor.item()
     fakes = recon
     if "swapped" in out:
         swapped = out["swapped"].float()
@@ -384,11 +397,14 @@ def save_checkpoint(checkpoint: Path, step: int, **parts) -> None:
 
 
 def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = None,
-          init_from: Path | None = None, minutes: float | None = None) -> Path:
+          init_from: Path | None = None, minutes: float | None = None,
+          anchor_from: Path | None = None) -> Path:
     """Train (or resume) into `run`; returns the run folder. Safe to call under torchrun.
     A new run may start from exported weights (`init_from`, e.g. the bundled checkpoint): the
     optimiser and discriminator then start afresh, at step 0 of the schedule. With `minutes`,
-    the run checkpoints and stops once that much time has passed (a lent machine's budget)."""
+    the run checkpoints and stops once that much time has passed (a lent machine's budget).
+    With `anchor_from` (exported weights) and `cfg.anchor_weight`, reconstructions are also
+    pulled towards that model's decoder's (give it again when resuming)."""
     if cfg.freeze_encoder and cfg.freeze_decoder:
         raise ValueError("--freeze-encoder and --freeze-decoder leave nothing to train")
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
@@ -441,8 +457,12 @@ def train(cfg: TrainConfig, data: Path, run: Path, device_name: str | None = Non
         if rank == 0:
             (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
+    teacher = None
+    if anchor_from is not None and cfg.anchor_weight:
+        teacher = ArtVAE.from_pretrained(anchor_from).decoder.to(device, memory_format=layout)
+        teacher.eval().requires_grad_(False)
     net = CrossCrop(model, swaps=cfg.swap_weight > 0, means=cfg.freeze_decoder,
-                    smooth_swaps=cfg.smooth_swaps)
+                    smooth_swaps=cfg.smooth_swaps, teacher=teacher)
     train_net = DistributedDataParallel(net) if distributed else net
     train_disc = DistributedDataParallel(disc) if distributed else disc
     textures = TextureCrops(data, "train", cfg.max_side, device)
