@@ -11,6 +11,18 @@ from artvae.model.config import ModelConfig
 from artvae.ops.metrics import swd_matrix, swd_pairs
 
 
+@pytest.fixture
+def quick_draws(monkeypatch):
+    """The copy check's fine round with fewer, smaller draws: what these tests check is how the
+    figures are made from the distances, not the distances' precision (nearest_training's own
+    test keeps the full draws)."""
+    from artvae.measure import samples
+
+    monkeypatch.setattr(samples, "SAMPLINGS", 1)
+    monkeypatch.setattr(samples, "FINE_PATCHES", 128)
+    monkeypatch.setattr(samples, "SHORTLIST", 4)
+
+
 def textures(n: int, seed: int) -> torch.Tensor:
     """(n, 3, 64, 64): stripes of different frequencies and colours, a little noise."""
     g = torch.Generator().manual_seed(seed)
@@ -29,7 +41,7 @@ def test_swd_matrix_finds_each_image_nearest_to_itself():
     assert torch.equal(swd_matrix(x, x).argmin(dim=1), torch.arange(5))
 
 
-def test_copy_check_of_paired_images_weighs_the_gap_by_the_per_texture_differences():
+def test_copy_check_of_paired_images_weighs_the_gap_by_the_per_texture_differences(quick_draws):
     train, held_out = textures(12, 1), textures(6, 2)
     reference = nearest_training(held_out, train)
     made = held_out.flip(-1)
@@ -66,7 +78,7 @@ def test_nearest_training_finds_the_crop_an_image_was_copied_from_and_scores_it_
     assert torch.allclose(nearest, own)
 
 
-def test_copy_check_fails_for_copies_of_training_crops_and_passes_for_unseen_ones():
+def test_copy_check_fails_for_copies_of_training_crops_and_passes_for_unseen_ones(quick_draws):
     train, held_out = textures(12, 1), textures(6, 2)
     pairwise = swd_matrix(held_out, held_out).fill_diagonal_(float("inf"))
     real_nearest = pairwise.min(dim=1).values.mean().item()
@@ -91,7 +103,7 @@ def test_sample_sheet_lays_out_seeds_row_by_row(tmp_path):
         assert not np.array_equal(np.asarray(first), np.asarray(second))  # different seeds
 
 
-def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
+def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering(quick_draws):
     from artvae.measure.samples import evaluate_samples
 
     torch.manual_seed(0)
@@ -108,7 +120,7 @@ def test_evaluate_samples_judges_copies_against_the_decoders_own_rendering():
                                       >= m["reconstructed_nearest_training_swd"])
 
 
-def test_copy_check_compares_with_the_crops_the_structure_bank_came_from(monkeypatch):
+def test_copy_check_compares_with_the_crops_the_structure_bank_came_from(monkeypatch, quick_draws):
     from dataclasses import replace
 
     from artvae.measure import samples

@@ -40,6 +40,7 @@ TRAIN_CROPS = 256  # training crops the copy check compares with (evenly spaced 
 COPIED_TILE = 0.95  # a tile correlating this well with a training crop reads as copied
 SHORTLIST = 8  # training crops per image scored again, finely, for its nearest (`nearest_training`)
 SAMPLINGS = 4  # draws of patches and projections those fine scores average
+FINE_PATCHES = 512  # patches per image in each of those draws
 
 
 @torch.inference_mode()
@@ -97,14 +98,17 @@ def tile_copy_figures(images: torch.Tensor, train: torch.Tensor) -> dict:
             "copied_tiles": round((scores >= COPIED_TILE).float().mean().item(), 3)}
 
 
-def nearest_training(images: torch.Tensor, train: torch.Tensor, shortlist: int = SHORTLIST,
-                     samplings: int = SAMPLINGS, patches: int = 512) -> torch.Tensor:
+def nearest_training(images: torch.Tensor, train: torch.Tensor, shortlist: int | None = None,
+                     samplings: int | None = None, patches: int | None = None) -> torch.Tensor:
     """Each image's SWD to its nearest training crop: (N,). Two rounds: `swd_matrix`'s quick
     figure ranks every crop, then the `shortlist` nearest are scored again (`swd_pairs`) with
     `patches` patches per image, averaged over `samplings` draws (seeds 1 on), and the least
     is kept. The quick figure alone moved the variations' mean gap to their reconstructions
     by 1.5 (s.d.) between draws, and one image's distance by 13: as much as the gaps the copy
-    check has to tell apart."""
+    check has to tell apart. None: SHORTLIST, SAMPLINGS and FINE_PATCHES."""
+    shortlist = SHORTLIST if shortlist is None else shortlist
+    samplings = SAMPLINGS if samplings is None else samplings
+    patches = FINE_PATCHES if patches is None else patches
     quick = swd_matrix(images, train)
     picks = quick.topk(min(shortlist, len(train)), dim=1, largest=False).indices
     fine = swd_pairs(images, train, picks, patches, seeds=range(1, samplings + 1))
