@@ -245,3 +245,18 @@ def test_evaluate_only_controls_fills_the_cards_controls_block(tiny_weights, cor
     text = card.read_text()
     assert "quality, kept" in text and CONTROLS_START in text and "| brightness +2 |" in text
     assert "Scale (" in text and "Seams (" in text
+
+
+def test_scale_is_measured_against_the_reconstruction_and_half_against_double():
+    from artvae.measure.controls import scale_effects
+
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny()).eval()
+    pattern = torch.cat([stripes(4.0, 16), stripes(4.0, 16).transpose(-1, -2)], dim=1)
+    code = Code.full_size(pattern.expand(2, -1, -1, -1).clone(), torch.randn(2, 8))
+    with torch.inference_mode():
+        m = scale_effects(model, code)
+    assert set(m) == {"images", "scale_2", "scale_0.5", "scale_0.5_vs_2"}
+    assert m["scale_0.5_vs_2"]["block"] == 4 and m["scale_2"]["block"] == 8
+    # a plain zoom out against a plain zoom in: the measure sees the pattern shrink
+    assert m["scale_0.5_vs_2"]["ideal_zoom"]["median_ratio"] > 1.0

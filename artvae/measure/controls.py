@@ -4,8 +4,9 @@
 -2 and measures its look (`artvae.ops.looks`): how far the control's own look moves, in spreads
 (its std across the held-out reconstructions), on what share of images it moves the right way,
 and how far each other look moves (mean absolute change, in its own spreads). For `scale`: the
-mean spatial frequency of the reconstruction over that of the decode at scale 2, and of the
-decode at 0.5 over the reconstruction (2 = the features twice as big; textures only). For
+mean spatial frequency of the reconstruction over that of the decode at scale 2, of the
+decode at 0.5 over the reconstruction, and of 0.5 over 2 (2 = the features twice as big;
+textures only). For
 restyle: the swap measures (transfer, colour transfer, layout kept; `swaps`) of held-out images
 restyled in another's style at strength 1 and 0.5, and the seam ratio of seamless inputs (a
 crop mirrored 2x2, rolled so the wrap falls inside it) restyled with and without `tileable`.
@@ -94,19 +95,23 @@ def ideal_zoom(recon: torch.Tensor, factor: float) -> torch.Tensor:
 
 def scale_effects(model: ArtVAE, code: Code) -> dict:
     """Mean spatial frequency ratios of scale 2 and 0.5 against the reconstruction (1.5 or
-    more: the pattern clearly bigger, or smaller), on the luma averaged over blocks of the
-    decoder's cell in the finer image: 8 px beside scale 2, 4 px beside 0.5 (decoded twice
-    as big and averaged down, its cell is 4 px); beside them, the same for `ideal_zoom`."""
+    more: the pattern clearly bigger, or smaller), and of 0.5 against 2, on the luma averaged
+    over blocks of the decoder's cell in the finer image: 8 px beside scale 2, 4 px where
+    scale 0.5 is one of the two (decoded twice as big and averaged down, its cell is 4 px);
+    beside them, the same for `ideal_zoom`."""
     recon = _decoded(model, code)
     out = {"images": len(recon)}
-    for factor, key in ((2.0, "scale_2"), (0.5, "scale_0.5")):
-        block = round(8 * min(1.0, factor))
-        base = mean_frequency(recon, block)
+    made = {name: {factor: maker(factor) for factor in (2.0, 0.5)} for name, maker in (
+        ("model", lambda f: _decoded(model, edited(code, None, scale=f))),
+        ("ideal_zoom", lambda f: ideal_zoom(recon, f)))}
+    for key, finer, coarser in (("scale_2", "recon", 2.0), ("scale_0.5", 0.5, "recon"),
+                                ("scale_0.5_vs_2", 0.5, 2.0)):
+        block = 4 if finer == 0.5 else 8
         out[key] = {"block": block}
-        for name, made in (("model", _decoded(model, edited(code, None, scale=factor))),
-                           ("ideal_zoom", ideal_zoom(recon, factor))):
-            freq = mean_frequency(made, block)
-            ratio = base / freq if factor > 1 else freq / base
+        for name, images in made.items():
+            images = {**images, "recon": recon}
+            ratio = (mean_frequency(images[finer], block)
+                     / mean_frequency(images[coarser], block))
             out[key][name] = {"median_ratio": round(ratio.median().item(), 3),
                               "share_1.5": round((ratio >= 1.5).float().mean().item(), 3)}
     return out
@@ -187,9 +192,12 @@ def controls_table(m: dict) -> str:
         parts.append("\n".join(rows))
     sc = m["scale"]
     ratios = []
-    for key, moves in (("scale_2", "falls"), ("scale_0.5", "rises")):
+    for key, says in (("scale_2", "at 2 it falls"), ("scale_0.5", "at 0.5 it rises"),
+                      ("scale_0.5_vs_2", "0.5 against 2: higher")):
+        if key not in sc:  # measured before the 0.5-against-2 figure was added
+            continue
         r, z = sc[key]["model"], sc[key]["ideal_zoom"]
-        ratios.append(f"at {key.split('_')[1]} it {moves} {r['median_ratio']:.2f}x (median; "
+        ratios.append(f"{says} {r['median_ratio']:.2f}x (median; "
                       f"1.5x or more on {100 * r['share_1.5']:.0f}%; a plain zoom of the "
                       f"reconstruction: {z['median_ratio']:.2f}x, {100 * z['share_1.5']:.0f}%)")
     parts.append(f"Scale ({sc['images']} held-out textures; mean spatial frequency of the "
