@@ -97,3 +97,23 @@ def test_bundled_textured_style_on_a_smooth_layout_draws_no_grid(engine, style):
         made = engine.mix([layout, source], [0.0, 1.0], structure_from=0)
         score = lattice_score(image_to_tensor(made), image_to_tensor(source)).item()
         assert score <= 2.0, f"{name} x {style}: lattice score {score:.2f}"
+
+
+def test_swaps_are_scored_over_the_style_and_over_the_grainier_source():
+    from artvae.measure.evaluate import lattice_table
+    from artvae.measure.lattice import evaluate_lattice
+    from artvae.model.autoencoder import ArtVAE
+    from artvae.model.config import ModelConfig
+
+    torch.manual_seed(0)
+    model = ArtVAE(ModelConfig.tiny()).eval()
+    flat = [(torch.full((3, 256, 256), v) * 255).to(torch.uint8) for v in (0.2, 0.4, 0.6, 0.8)]
+    gridded = [(waffle(256, s)[0] * 255).to(torch.uint8) for s in (0.1, 0.2, 0.3, 0.4)]
+    m = evaluate_lattice(model, {"flat": flat, "gridded": gridded}, pairs=4)
+    swap = m["swaps"]["gridded layouts x flat styles"]
+    # a layout with a grid of its own in a flat style: over the flat style's share the score is
+    # huge, over the grainier source (the layout) it is what the decoder added
+    assert swap["grainier"]["max"] <= swap["max"]
+    assert swap["grainier"]["p90"] < swap["p90"]
+    table = lattice_table(m)
+    assert "over the grainier source" in table and "(scored so)" in table

@@ -251,13 +251,17 @@ def swap_table(metrics: dict) -> str:
 
 def lattice_table(m: dict) -> str:
     """The lattice check: grid energy of renderings over their style sources' (1 = as much 8-px
-    grid as the style itself), and the grid share of generated images beside real textures'."""
+    grid as the style itself) and, for swaps, over the grainier source's (as blends are
+    scored); the grid share of generated images beside real textures'."""
     rows = ["| rendering, held-out images | pairs | lattice score, median ↓ | 90th percentile ↓ "
-            "| worst |", "|---|---|---|---|---|"]
+            "| worst | over the grainier source: median / 90th percentile |",
+            "|---|---|---|---|---|---|"]
     for label, r in [*m["swaps"].items(), ("blend `style`, t = 0.5", m["blend_style"]),
                      ("blend `spatial`, t = 0.5", m["blend_spatial"])]:
+        g = r.get("grainier")
+        grainier = f"{g['median']:.2f} / {g['p90']:.2f}" if g else "(scored so)"
         rows.append(f"| {label} | {r['pairs']} | {r['median']:.2f} | {r['p90']:.2f} | "
-                    f"{r['max']:.2f} |")
+                    f"{r['max']:.2f} | {grainier} |")
     shares = ", ".join(f"{name.replace('_', ' ')} {r['median']:.3f} (max {r['max']:.3f})"
                        for name, r in m["grid_share"].items())
     return "\n".join(rows) + f"\n\nGrid share (median): {shares}."

@@ -19,7 +19,7 @@ import torch
 from artvae.model.autoencoder import ArtVAE
 from artvae.ops.generate import sample_code, variation_code
 from artvae.ops.latent import Code, blend, mix
-from artvae.ops.metrics import grid_share, lattice_score
+from artvae.ops.metrics import grid_share
 from artvae.train.data import centre_crops
 
 from .samples import decode_codes, encode_codes
@@ -44,12 +44,18 @@ def _summary(scores: torch.Tensor) -> dict[str, float]:
 
 @torch.inference_mode()
 def swap_lattice(model: ArtVAE, layouts: list[Code], styles: list[Code],
-                 style_images: torch.Tensor, index: list[tuple[int, int]]) -> torch.Tensor:
+                 layout_images: torch.Tensor, style_images: torch.Tensor,
+                 index: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Lattice scores of layout i in style j for each (i, j) of `index`, made as Mix makes
-    them (`latent.mix` with the layout from the first code): (len(index),)."""
-    made = [mix([layouts[i], styles[j]], [0.0, 1.0], 0, model.style_mean.cpu())
-            for i, j in index]
-    return lattice_score(decode_codes(model, made), style_images[[j for _, j in index]])
+    them (`latent.mix` with the layout from the first code), over the style source's grid
+    share and over the grainier source's (as blends are scored: a detailed layout in a near-flat
+    style keeps its own detail, which the first counts as grid): two (len(index),)."""
+    made = decode_codes(model, [mix([layouts[i], styles[j]], [0.0, 1.0], 0,
+                                    model.style_mean.cpu()) for i, j in index])
+    style = grid_share(style_images[[j for _, j in index]])
+    layout = grid_share(layout_images[[i for i, _ in index]])
+    share = grid_share(made)
+    return share / style.clamp_min(1e-6), share / torch.maximum(style, layout).clamp_min(1e-6)
 
 
 @torch.inference_mode()
@@ -88,8 +94,9 @@ def evaluate_lattice(model: ArtVAE, groups: dict[str, list[torch.Tensor]],
     swaps = {}
     for lg, sg in product(crops, crops):
         index = pair_indices(len(crops[lg]), len(crops[sg]), pairs, same=lg == sg)
-        scores = swap_lattice(model, codes[lg], codes[sg], crops[sg], index)
-        swaps[f"{lg} layouts x {sg} styles"] = _summary(scores)
+        scores, grainier = swap_lattice(model, codes[lg], codes[sg], crops[lg], crops[sg], index)
+        swaps[f"{lg} layouts x {sg} styles"] = {**_summary(scores),
+                                                "grainier": _summary(grainier)}
     everything = torch.cat(list(crops.values()))
     all_codes = [c for name in crops for c in codes[name]]
     index = pair_indices(len(everything), len(everything), pairs, same=True)
