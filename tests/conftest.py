@@ -27,6 +27,10 @@ from PIL import Image
 OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1",
            "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
 os.environ.update(OFFLINE)
+# Test files run in parallel, one per CPU (pytest-xdist): each worker, and each app or CLI run
+# it starts, computes on one thread, so workers do not fight over the cores they share.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from artvae.train.data import build, folder_candidates  # noqa: E402 - imports huggingface_hub
 
