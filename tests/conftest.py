@@ -253,4 +253,3 @@ def corpus(tmp_path_factory) -> Path:
             entry["split"] = "val"
         (out / "manifest.json").write_text(__import__("json").dumps(manifest))
     return out
-
