@@ -125,12 +125,25 @@ def upload(page, elem_id: str, path: Path) -> None:
     page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
 
 
+def steady_box(page, locator) -> dict:
+    """An element's bounding box once the page has stopped moving it (results arriving above a
+    slider push it down; a drag aimed at where it was misses it on a busy machine)."""
+    box = locator.bounding_box()
+    for _ in range(30):
+        page.wait_for_timeout(100)
+        again = locator.bounding_box()
+        if again == box:
+            return box
+        box = again
+    return box
+
+
 def start_drag(page, elem_id: str, to: float) -> None:
     """Press a slider's handle at its middle and move it to `to` (0..1 of its track), still
     held, as a person does."""
     track = page.locator(f"#{elem_id} input[type=range]")
     track.scroll_into_view_if_needed()
-    box = track.bounding_box()
+    box = steady_box(page, track)
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.5, y)
     page.mouse.down()
@@ -138,9 +151,15 @@ def start_drag(page, elem_id: str, to: float) -> None:
 
 
 def drag_slider(page, elem_id: str, to: float) -> None:
-    """Drag a slider's handle from its middle to `to` and let go."""
-    start_drag(page, elem_id, to)
-    page.mouse.up()
+    """Drag a slider's handle from its middle to `to` and let go; once more if the slider did
+    not move (the page moved under the pointer)."""
+    track = page.locator(f"#{elem_id} input[type=range]")
+    for _ in range(2):
+        before = track.input_value()
+        start_drag(page, elem_id, to)
+        page.mouse.up()
+        if track.input_value() != before:
+            return
 
 
 def open_tab(page, name: str) -> None:
