@@ -101,15 +101,15 @@ def scale_effects(model: ArtVAE, code: Code) -> dict:
     beside them, the same for `ideal_zoom`."""
     recon = _decoded(model, code)
     out = {"images": len(recon)}
-    made = {name: {factor: maker(factor) for factor in (2.0, 0.5)} for name, maker in (
-        ("model", lambda f: _decoded(model, edited(code, None, scale=f))),
-        ("ideal_zoom", lambda f: ideal_zoom(recon, f)))}
+    made = {"model": {f: _decoded(model, edited(code, None, scale=f)) for f in (2.0, 0.5)},
+            "ideal_zoom": {f: ideal_zoom(recon, f) for f in (2.0, 0.5)}}
+    for images in made.values():
+        images["recon"] = recon
     for key, finer, coarser in (("scale_2", "recon", 2.0), ("scale_0.5", 0.5, "recon"),
                                 ("scale_0.5_vs_2", 0.5, 2.0)):
         block = 4 if finer == 0.5 else 8
         out[key] = {"block": block}
         for name, images in made.items():
-            images = {**images, "recon": recon}
             ratio = (mean_frequency(images[finer], block)
                      / mean_frequency(images[coarser], block))
             out[key][name] = {"median_ratio": round(ratio.median().item(), 3),

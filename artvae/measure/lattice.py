@@ -19,7 +19,7 @@ import torch
 from artvae.model.autoencoder import ArtVAE
 from artvae.ops.generate import sample_code, variation_code
 from artvae.ops.latent import Code, blend, mix
-from artvae.ops.metrics import grid_share
+from artvae.ops.metrics import grid_share, lattice_score
 from artvae.train.data import centre_crops
 
 from .samples import decode_codes, encode_codes
@@ -52,10 +52,9 @@ def swap_lattice(model: ArtVAE, layouts: list[Code], styles: list[Code],
     style keeps its own detail, which the first counts as grid): two (len(index),)."""
     made = decode_codes(model, [mix([layouts[i], styles[j]], [0.0, 1.0], 0,
                                     model.style_mean.cpu()) for i, j in index])
-    style = grid_share(style_images[[j for _, j in index]])
-    layout = grid_share(layout_images[[i for i, _ in index]])
-    share = grid_share(made)
-    return share / style.clamp_min(1e-6), share / torch.maximum(style, layout).clamp_min(1e-6)
+    style = style_images[[j for _, j in index]]
+    layout = layout_images[[i for i, _ in index]]
+    return lattice_score(made, style), lattice_score(made, style, layout)
 
 
 @torch.inference_mode()
@@ -64,9 +63,8 @@ def blend_lattice(model: ArtVAE, codes: list[Code], images: torch.Tensor, mode: 
     """Lattice scores of Blend frames A -> B at `t` in `mode`, each against the grid share of
     the grainier of its two sources: (len(index),)."""
     made = [blend(codes[i], codes[j], t, mode, model.style_mean.cpu()) for i, j in index]
-    shares = grid_share(images)
-    reference = torch.stack([torch.maximum(shares[i], shares[j]) for i, j in index])
-    return grid_share(decode_codes(model, made)) / reference.clamp_min(1e-6)
+    return lattice_score(decode_codes(model, made), images[[i for i, _ in index]],
+                         images[[j for _, j in index]])
 
 
 @torch.inference_mode()

@@ -375,7 +375,10 @@ def grid_share(x: torch.Tensor, period: int = GRID) -> torch.Tensor:
     return grid / total.clamp_min(1e-12)
 
 
-def lattice_score(x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    """`grid_share` of a rendering over that of its style source: (B,). 1 = as much 8-px grid
-    as the style itself has; a waffle of the decoder's cells scores 3 and more."""
-    return grid_share(x) / grid_share(style).clamp_min(1e-6)
+def lattice_score(x: torch.Tensor, *sources: torch.Tensor) -> torch.Tensor:
+    """`grid_share` of a rendering over that of its source (B,): 1 = as much 8-px grid as the
+    style source itself has; a waffle of the decoder's cells scores 3 and more. Given several
+    sources (each (B, 3, H, W)), over the grainiest's: a blend, or a detailed layout in a
+    near-flat style, keeps its sources' own detail, which is not the decoder's grid."""
+    reference = torch.stack([grid_share(source) for source in sources]).amax(dim=0)
+    return grid_share(x) / reference.clamp_min(1e-6)

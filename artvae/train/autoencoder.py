@@ -217,7 +217,7 @@ class CrossCrop(torch.nn.Module):
         out = {"recon": self.model.decode(structure, style), "kl_s": q_s.kl(), "kl_w": q_w.kl()}
         if self.teacher is not None:
             with torch.no_grad():
-                out["anchor"] = self.teacher(structure.detach(), style.detach())
+                out["anchor"] = self.teacher(structure, style)
         if self.swaps and n > 1:
             # row i's layout in row i-1's style: a different texture, so the structure map
             # cannot pass the look on; the loss judges the patch statistics against b[i-1]
