@@ -25,7 +25,9 @@ def cmd_blend(args: argparse.Namespace) -> None:
 
     engine = Engine(args.weights, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
-    frames = engine.blend_frames(args.a, args.b, args.steps, args.mode, tileable=args.tileable)
+    edits, scale = look_of(args)
+    frames = engine.blend_frames(args.a, args.b, args.steps, args.mode, tileable=args.tileable,
+                                 edits=edits, scale=scale)
     for i, frame in enumerate(frames):
         save_png(frame, args.out / f"{i:03d}.png")
     print(f"{len(frames)} frames in {args.out}")
@@ -40,8 +42,10 @@ def cmd_mix(args: argparse.Namespace) -> None:
             f"give one weight per image: {len(args.images)} images, {len(args.mix_weights)} weights"
         )
     engine = Engine(args.weights, args.device)
+    edits, scale = look_of(args)
     image = engine.mix(
-        args.images, args.mix_weights, structure_from=args.structure_from, tileable=args.tileable
+        args.images, args.mix_weights, structure_from=args.structure_from, tileable=args.tileable,
+        edits=edits, scale=scale,
     )
     print(save_png(image, args.out))
 
@@ -51,10 +55,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .serve.engine import Engine
 
     engine = Engine(args.weights, args.device)
+    edits, scale = look_of(args)
     image = engine.sample(
         args.seed, (args.size, args.size), tileable=args.tileable, temperature=args.temperature,
-        fast=args.fast,
+        fast=args.fast, edits=edits, scale=scale,
     )
+    controls = edits | ({"scale": scale} if scale != 1.0 else {})
     print(
         save_png(
             image,
@@ -66,6 +72,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
                 "tileable": args.tileable,
                 "fast": args.fast,
                 "weights": engine.weights,
+                **({"controls": controls} if controls else {}),
             },
         )
     )
@@ -106,6 +113,22 @@ def cmd_sheet(args: argparse.Namespace) -> None:
     print(sample_sheet(engine.model, args.out, seeds, args.size, args.columns, args.fast))
 
 
+def add_look_options(p: argparse.ArgumentParser) -> None:
+    """The named style controls as flags (--brightness X ... --scale F), in their units: 0 as
+    it is, +-1 a clear step, +-3 the end."""
+    for name in STYLE_CONTROLS:
+        p.add_argument(f"--{name}", type=float, default=0.0, metavar="X",
+                       help=f"{name}, -3..3 (default 0)")
+    p.add_argument("--scale", type=float, default=1.0, metavar="F",
+                   help="the pattern's size, 0.25..4: 2 = features twice as big (default 1)")
+
+
+def look_of(args: argparse.Namespace) -> tuple[dict[str, float], float]:
+    """(the named edits set on the command line, the scale) of `add_look_options`' flags."""
+    return {name: getattr(args, name) for name in STYLE_CONTROLS if getattr(args, name)}, \
+        args.scale
+
+
 def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register the playground commands on the `python -m artvae` sub-parsers."""
     p = commands.add_parser("blend", help="morph frames from texture A to texture B")
@@ -115,6 +138,7 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
     p.add_argument("--out", type=Path, required=True, help="folder for 000.png, 001.png ...")
     p.add_argument("--mode", choices=BLEND_MODES, default="full")
     p.add_argument("--tileable", action="store_true")
+    add_look_options(p)
     add_model_options(p)
     p.set_defaults(run=cmd_blend)
 
@@ -136,6 +160,7 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tileable", action="store_true")
+    add_look_options(p)
     p.add_argument("--model", dest="weights", help="weights folder or Hub repo_id[@revision]")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.set_defaults(run=cmd_mix)
@@ -148,6 +173,7 @@ def add_commands(commands, add_model_options: Callable[[argparse.ArgumentParser]
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--fast", action="store_true",
                    help="random-phase layout instead of the learned prior's")
+    add_look_options(p)
     add_model_options(p)
     p.set_defaults(run=cmd_sample)
 
@@ -266,14 +292,14 @@ def cmd_restyle(args: argparse.Namespace) -> None:
     from .serve.restyling import output_names
 
     files = restyle_inputs(args.inputs)
-    edits = {name: getattr(args, name) for name in STYLE_CONTROLS if getattr(args, name)}
+    edits, scale = look_of(args)
     engine = Engine(args.weights, args.device)
     with tqdm(total=len(files), desc="restyle", unit="image", dynamic_ncols=True) as bar:
-        made = engine.restyle(files, args.style, args.strength, edits, args.scale,
+        made = engine.restyle(files, args.style, args.strength, edits, scale,
                               args.tileable, args.batch,
                               progress=lambda done, _: bar.update(done - bar.n))
     args.out.mkdir(parents=True, exist_ok=True)
-    controls = edits | ({"scale": args.scale} if args.scale != 1.0 else {})
+    controls = edits | ({"scale": scale} if scale != 1.0 else {})
     recipe = {"op": "restyle", "weights": engine.weights, "tileable": args.tileable,
               "strength": args.strength if args.style else None,
               **({"controls": controls} if controls else {})}
@@ -304,11 +330,7 @@ def add_restyle_command(commands,
     p.add_argument("--style", help="image whose style the inputs take")
     p.add_argument("--strength", type=float, default=1.0,
                    help="0..1: how far from each input's own style to --style's (default 1)")
-    for name in STYLE_CONTROLS:
-        p.add_argument(f"--{name}", type=float, default=0.0, metavar="X",
-                       help=f"{name}, -3..3 (default 0)")
-    p.add_argument("--scale", type=float, default=1.0, metavar="F",
-                   help="the pattern's size, 0.25..4: 2 = features twice as big (default 1)")
+    add_look_options(p)
     p.add_argument("--tileable", action="store_true",
                    help="keep seamless inputs seamless (encode and decode wrapping around)")
     p.add_argument("--batch", type=int, default=8,

@@ -400,8 +400,8 @@ def test_a_server_file_smuggled_in_as_an_upload_is_refused(app_url):
         upload = httpx.post(f"{app_url}/gradio_api/upload", files={"files": f}).json()[0]
     for path, event in ((upload, "event: complete"), (str(BRICKS), "event: error")):
         image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-        for api, data in (("encode", [image, False]),  # every parameter, as curl sends them
-                          ("mix", [[image], [1], 0, None, False])):
+        for api, data in (("encode", [image, False, None]),  # every parameter, as curl sends
+                          ("mix", [[image], [1], 0, None, False, None])):
             text = answer(api, data)
             assert text.startswith(event), (path, text)
             assert ("artvae-" in text) == (event == "event: complete")  # a result's PNG

@@ -198,6 +198,14 @@ def test_looks_measure_what_they_name():
     assert tinted[LOOKS.index("warmth")] > base[LOOKS.index("warmth")] + 0.3
     assert tinted[LOOKS.index("saturation")] > base[LOOKS.index("saturation")] + 0.3
     assert look(grey + 0.2)[0, LOOKS.index("brightness")] == pytest.approx(0.7, abs=1e-5)
+    # warmth is the colour's lean: more of the same colour is more saturated, not warmer
+    warmer = look(grey + 2 * (warm - grey))[0]
+    assert warmer[LOOKS.index("saturation")] > tinted[LOOKS.index("saturation")] + 0.3
+    assert warmer[LOOKS.index("warmth")].item() == pytest.approx(
+        tinted[LOOKS.index("warmth")].item(), abs=0.03)
+    blue = grey.clone()
+    blue[:, 2] += 0.2
+    assert look(blue)[0, LOOKS.index("warmth")] < -0.5
 
 
 def test_mean_frequency_halves_when_features_double():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from artvae.measure.lattice import pair_indices
 from artvae.ops.images import image_to_tensor, load_image
-from artvae.ops.metrics import grid_share, lattice_score
+from artvae.ops.metrics import edge_step, grid_share, lattice_score
 from artvae.serve.engine import Engine
 from artvae.train.losses import lattice_loss
 
@@ -117,3 +117,23 @@ def test_swaps_are_scored_over_the_style_and_over_the_grainier_source():
     assert swap["grainier"]["p90"] < swap["p90"]
     table = lattice_table(m)
     assert "over the grainier source" in table and "(scored so)" in table
+
+
+def test_edge_step_is_about_one_for_a_texture_and_high_for_a_framed_one():
+    x = noise(4, 256)
+    framed = x.clone()
+    framed[..., :, :4] += 0.3  # a bright stripe down the left edge
+    assert edge_step(x).item() < 2.0
+    assert edge_step(framed).item() > 3 * edge_step(x).item()
+
+
+@pytest.mark.parametrize("style", ["marble.png", "stripes.png"])
+def test_bundled_style_on_a_smooth_layout_draws_no_frame(engine, style):
+    """A smooth layout's map holds mostly the encoder's ring of border correction: drawn in a
+    detailed style it was a frame with a coloured stripe (here: edge steps up to 3.7; 0.8-1.7
+    with made borders, `artvae.ops.borders`, which draw the edge as the inside)."""
+    source = load_image(EXAMPLES / style)
+    for name, layout in smooth_layouts().items():
+        made = engine.mix([layout, source], [0.0, 1.0], structure_from=0)
+        step = edge_step(image_to_tensor(made)).item()
+        assert step <= 2.0, f"{name} x {style}: edge step {step:.2f}"

@@ -69,3 +69,36 @@ def test_restyle_api_takes_a_zip_of_images(client, tmp_path):
     assert sorted(p.rsplit("/", 1)[-1] for p in results) == ["tile0.png", "tile1.png",
                                                               "tile2.png"]
     assert failed == []
+
+
+LOOK = {"contrast": 1.5, "warmth": -1, "scale": 2}
+
+
+def test_encode_mix_blend_and_sample_take_the_named_controls(client, tmp_path):
+    """Each makes an edited look on request, says so in its recipe, and without controls
+    makes what it made before."""
+    a = handle_file(write_image(tmp_path / "a.png", (64, 64), 0))
+    b = handle_file(write_image(tmp_path / "b.png", (64, 64), 1))
+    calls = {"/encode": ((a,), {}), "/mix": (([a, b], [0.3, 0.7]), {}),
+             "/blend": ((a, b, 0.4), {"mode": "style"}), "/sample": ((5,), {"size": 64})}
+    for api, (args, kwargs) in calls.items():
+        plain = client.predict(*args, **kwargs, api_name=api)
+        edited = client.predict(*args, **kwargs, controls=LOOK, api_name=api)
+        assert "controls" not in plain[-1] and edited[-1]["controls"] == LOOK, api
+        assert np.abs(pixels(edited[0]) - pixels(plain[0])).mean() > 1, api
+
+
+def test_a_morph_takes_the_named_controls_frame_by_frame(tiny_weights, tmp_path):
+    from artvae.serve import playground as pg
+    from artvae.serve.engine import Engine
+
+    tiny_engine = Engine(str(tiny_weights), device="cpu")
+    a = write_image(tmp_path / "a.png", (64, 64), 0)
+    b = write_image(tmp_path / "b.png", (64, 64), 1)
+    frames, recipe = pg.morph(tiny_engine, a, b, 2, "style", controls=LOOK)
+    assert recipe["controls"] == LOOK
+    for i, frame in enumerate(frames):
+        one = pg.blend(tiny_engine, a, b, i / 2, "style", controls=LOOK).image
+        assert np.array_equal(np.asarray(frame), np.asarray(one))
+    plain, _ = pg.morph(tiny_engine, a, b, 2, "style")
+    assert np.abs(np.asarray(plain[1], np.int16) - np.asarray(frames[1], np.int16)).mean() > 1

@@ -178,7 +178,7 @@ def bench_http(url: str, image_a: str, image_b: str, repeats: int = 20) -> dict:
         for i in range(repeats + 2):
             start = time.perf_counter()
             call_over_http(http, "blend", [*files, (i % 10) / 10, "full", "left-right", None,
-                                           False])  # every parameter, as curl would
+                                           False, None])  # every parameter, as curl would
             if i >= 2:  # the first calls encode and cache both images
                 times.append((time.perf_counter() - start) * 1000)
     result["blend_http_ms_median"] = round(statistics.median(times), 1)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from artvae.model.autoencoder import ArtVAE
 from artvae.model.controls import StyleControls
+from artvae.ops import borders
 from artvae.ops.latent import Code
 from artvae.ops.looks import LOOKS, look, mean_frequency, seam_ratio
 from artvae.ops.metrics import colour_transfer, layout_kept, style_transfer
@@ -41,7 +42,7 @@ def _codes(model: ArtVAE, crops: torch.Tensor) -> Code:
         q_s, q_w = model.encode(ArtVAE.to_model_range(x.to(device)))
         structures.append(q_s.mode().float().cpu())
         styles.append(q_w.mode().float().cpu())
-    return Code.full_size(torch.cat(structures), torch.cat(styles))
+    return Code.full_size(torch.cat(structures), torch.cat(styles), encoded=True)
 
 
 @torch.inference_mode()
@@ -49,9 +50,8 @@ def _decoded(model: ArtVAE, code: Code | tuple[Code, int], tileable: bool = Fals
              ) -> torch.Tensor:
     """Decodes of a code, or of an edited one (`edited`'s (code, render)), in [0, 1]."""
     code, render = code if isinstance(code, tuple) else (code, 1)
-    device = next(model.parameters()).device
     x = torch.cat([
-        ArtVAE.to_image_range(model.decode(s.to(device), w.to(device), tileable)).float().cpu()
+        borders.decode(model, Code(s, w, code.size, code.encoded), tileable).float().cpu()
         for s, w in zip(code.structure.split(BATCH), code.style.split(BATCH), strict=True)])
     return shrunk_back(x, (code.size[0] // render, code.size[1] // render))
 

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from artvae.model.autoencoder import ArtVAE
+from artvae.ops import borders
 from artvae.ops.latent import Code, blend
 from artvae.ops.metrics import (
     bicubic_baseline,
@@ -96,7 +97,7 @@ def evaluate(model: ArtVAE, images: list[torch.Tensor], batch: int = 8,
         a, b = x[..., : SIDE // 2, : SIDE // 2], x[..., SIDE // 2 :, SIDE // 2 :]
         _, q_wa = model.encode(ArtVAE.to_model_range(a))
         q_sb, q_wb = model.encode(ArtVAE.to_model_range(b))
-        swapped.append(ArtVAE.to_image_range(model.decode(q_sb.mode(), q_wa.mode())).cpu())
+        swapped.append(borders.decode(model, Code.full_size(q_sb.mode(), q_wa.mode())).cpu())
         own.append(ArtVAE.to_image_range(model.decode(q_sb.mode(), q_wb.mode())).cpu())
     recon = torch.cat(recons)
     quadrants_b = crops[..., SIDE // 2 :, SIDE // 2 :]
@@ -139,11 +140,10 @@ def evaluate_blends(model: ArtVAE, images: list[torch.Tensor], pairs: int = 16,
         codes = []
         for x in (a, b):
             q_s, q_w = model.encode(ArtVAE.to_model_range(x))
-            codes.append(Code.full_size(q_s.mode(), q_w.mode()))
+            codes.append(Code.full_size(q_s.mode(), q_w.mode(), encoded=True))
         frames = [blend(codes[0], codes[1], k / steps, "full", model.style_mean)
                   for k in range(steps + 1)]
-        frames = torch.cat([ArtVAE.to_image_range(model.decode(f.structure, f.style))
-                            for f in frames]).cpu()
+        frames = torch.cat([borders.decode(model, f) for f in frames]).cpu()
         rows.append(blend_measures(frames, a.cpu(), b.cpu()))
         fades.append(blend_measures(crossfade(a.cpu(), b.cpu(), steps), a.cpu(), b.cpu()))
 
@@ -262,19 +262,26 @@ def swap_table(metrics: dict) -> str:
 def lattice_table(m: dict) -> str:
     """The lattice check: grid energy of renderings over their style sources' (1 = as much 8-px
     grid as the style itself) and, for swaps, over the grainier source's (as blends are
-    scored); the grid share of generated images beside real textures'."""
+    scored) and the frame along their edges (`edge_step`, about 1 for real images); the grid
+    share of generated images beside real textures'."""
     rows = ["| rendering, held-out images | pairs | lattice score, median ↓ | 90th percentile ↓ "
-            "| worst | over the grainier source: median / 90th percentile |",
-            "|---|---|---|---|---|---|"]
+            "| worst | over the grainier source: median / 90th percentile "
+            "| edge step: median / 90th percentile |",
+            "|---|---|---|---|---|---|---|"]
     for label, r in [*m["swaps"].items(), ("blend `style`, t = 0.5", m["blend_style"]),
                      ("blend `spatial`, t = 0.5", m["blend_spatial"])]:
         g = r.get("grainier")
         grainier = f"{g['median']:.2f} / {g['p90']:.2f}" if g else "(scored so)"
+        e = r.get("edge_step")
+        edges = f"{e['median']:.2f} / {e['p90']:.2f}" if e else ""
         rows.append(f"| {label} | {r['pairs']} | {r['median']:.2f} | {r['p90']:.2f} | "
-                    f"{r['max']:.2f} | {grainier} |")
+                    f"{r['max']:.2f} | {grainier} | {edges} |")
     shares = ", ".join(f"{name.replace('_', ' ')} {r['median']:.3f} (max {r['max']:.3f})"
                        for name, r in m["grid_share"].items())
-    return "\n".join(rows) + f"\n\nGrid share (median): {shares}."
+    edges = m.get("edge_step_held_out")
+    held_out = (f" Edge step of the held-out images themselves: {edges['median']:.2f} / "
+                f"{edges['p90']:.2f}." if edges else "")
+    return "\n".join(rows) + f"\n\nGrid share (median): {shares}.{held_out}"
 
 
 def write_card(card: Path, metrics: dict) -> None:

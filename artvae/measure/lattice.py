@@ -19,7 +19,7 @@ import torch
 from artvae.model.autoencoder import ArtVAE
 from artvae.ops.generate import sample_code, variation_code
 from artvae.ops.latent import Code, blend, mix
-from artvae.ops.metrics import grid_share, lattice_score
+from artvae.ops.metrics import edge_step, grid_share, lattice_score
 from artvae.train.data import centre_crops
 
 from .samples import decode_codes, encode_codes
@@ -45,16 +45,18 @@ def _summary(scores: torch.Tensor) -> dict[str, float]:
 @torch.inference_mode()
 def swap_lattice(model: ArtVAE, layouts: list[Code], styles: list[Code],
                  layout_images: torch.Tensor, style_images: torch.Tensor,
-                 index: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+                 index: list[tuple[int, int]]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lattice scores of layout i in style j for each (i, j) of `index`, made as Mix makes
     them (`latent.mix` with the layout from the first code), over the style source's grid
     share and over the grainier source's (as blends are scored: a detailed layout in a near-flat
-    style keeps its own detail, which the first counts as grid): two (len(index),)."""
+    style keeps its own detail, which the first counts as grid), and how much of a frame each
+    has (`edge_step`, about 1: edges drawn like the inside): three (len(index),)."""
     made = decode_codes(model, [mix([layouts[i], styles[j]], [0.0, 1.0], 0,
                                     model.style_mean.cpu()) for i, j in index])
     style = style_images[[j for _, j in index]]
     layout = layout_images[[i for i, _ in index]]
-    return lattice_score(made, style), lattice_score(made, style, layout)
+    return lattice_score(made, style), lattice_score(made, style, layout), edge_step(made)
 
 
 @torch.inference_mode()
@@ -92,13 +94,15 @@ def evaluate_lattice(model: ArtVAE, groups: dict[str, list[torch.Tensor]],
     swaps = {}
     for lg, sg in product(crops, crops):
         index = pair_indices(len(crops[lg]), len(crops[sg]), pairs, same=lg == sg)
-        scores, grainier = swap_lattice(model, codes[lg], codes[sg], crops[lg], crops[sg], index)
-        swaps[f"{lg} layouts x {sg} styles"] = {**_summary(scores),
-                                                "grainier": _summary(grainier)}
+        scores, grainier, frames = swap_lattice(model, codes[lg], codes[sg], crops[lg],
+                                                crops[sg], index)
+        swaps[f"{lg} layouts x {sg} styles"] = {**_summary(scores), "grainier": _summary(grainier),
+                                                "edge_step": _summary(frames)}
     everything = torch.cat(list(crops.values()))
     all_codes = [c for name in crops for c in codes[name]]
     index = pair_indices(len(everything), len(everything), pairs, same=True)
     blends = {f"blend_{mode}": _summary(blend_lattice(model, all_codes, everything, mode, index))
               for mode in ("style", "spatial")}
     textures = crops.get("textures", everything)
-    return {"swaps": swaps, **blends, "grid_share": generated_grid_share(model, textures)}
+    return {"swaps": swaps, **blends, "grid_share": generated_grid_share(model, textures),
+            "edge_step_held_out": _summary(edge_step(everything))}

@@ -150,11 +150,11 @@ def _requests(files: list[dict], seeds: itertools.count, rng: random.Random):
         kind = ("blend", "encode", "blend", "sample")[i % 4]
         if kind == "blend":
             a, b = rng.sample(files, 2)
-            yield kind, [a, b, round(rng.random(), 6), "full", "left-right", None, False]
+            yield kind, [a, b, round(rng.random(), 6), "full", "left-right", None, False, None]
         elif kind == "encode":
-            yield kind, [rng.choice(files), False]
+            yield kind, [rng.choice(files), False, None]
         else:
-            yield kind, [next(seeds), SIDE, False, 1.0, None, False, None]
+            yield kind, [next(seeds), SIDE, False, 1.0, None, False, None, None]
 
 
 def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
@@ -173,7 +173,7 @@ def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
                     sent = http.post("/gradio_api/upload", files={"files": f}).raise_for_status()
                 files.append({"path": sent.json()[0], "meta": {"_type": "gradio.FileData"}})
             for file in files:  # encodings cached before the clock starts, as after a first use
-                call(http, "encode", [file, False])
+                call(http, "encode", [file, False, None])
 
         lock = threading.Lock()
         times: dict[str, list[float]] = {"blend": [], "encode": [], "sample": []}

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from artvae.model.autoencoder import ArtVAE
+from artvae.ops import borders
 from artvae.ops.generate import expanded, sample_code, variation_code
 from artvae.ops.images import save_picture, tensor_to_image
 from artvae.ops.latent import Code
@@ -46,10 +47,7 @@ FINE_PATCHES = 512  # patches per image in each of those draws
 @torch.inference_mode()
 def decode_codes(model: ArtVAE, codes: list[Code]) -> torch.Tensor:
     """Codes -> (N, 3, H, W) images in [0, 1] on the CPU (one at a time: sizes may differ)."""
-    device = next(model.parameters()).device
-    out = [ArtVAE.to_image_range(model.decode(c.structure.to(device), c.style.to(device))).cpu()
-           for c in codes]
-    return torch.cat(out)
+    return torch.cat([borders.decode(model, c).cpu() for c in codes])
 
 
 @torch.inference_mode()
@@ -59,7 +57,7 @@ def encode_codes(model: ArtVAE, crops: torch.Tensor) -> list[Code]:
     codes = []
     for x in crops.split(16):
         q_s, q_w = model.encode(ArtVAE.to_model_range(x.to(device)))
-        codes += [Code(s[None].cpu(), w[None].cpu(), tuple(x.shape[-2:]))
+        codes += [Code(s[None].cpu(), w[None].cpu(), tuple(x.shape[-2:]), encoded=True)
                   for s, w in zip(q_s.mode(), q_w.mode(), strict=True)]
     return codes
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from artvae.model.autoencoder import ArtVAE
+from artvae.ops import borders
 from artvae.ops.latent import Code, mix
 from artvae.ops.metrics import (
     colour_transfer,
@@ -42,10 +43,10 @@ def swap_codes(model: ArtVAE, layouts: torch.Tensor, styles: torch.Tensor) -> to
     """[0, 1] images (N, 3, H, W) x2 -> each layout in its partner's style, in [0, 1], made as
     Mix makes it (`latent.mix`, layout from the first): D(s_layout, w_style), with the style
     source's grain where the layout is bare."""
-    codes = [Code.full_size(q_s.mode(), q_w.mode()) for q_s, q_w in
+    codes = [Code.full_size(q_s.mode(), q_w.mode(), encoded=True) for q_s, q_w in
              (model.encode(ArtVAE.to_model_range(x)) for x in (layouts, styles))]
     made = mix(codes, [0.0, 1.0], 0, model.style_mean)
-    return ArtVAE.to_image_range(model.decode(made.structure, made.style))
+    return borders.decode(model, made)
 
 
 def _summary(values: torch.Tensor) -> dict[str, float]:

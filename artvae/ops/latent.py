@@ -22,12 +22,17 @@ class Code:
     structure: torch.Tensor  # (B, C_s, h, w): the layout map at 1/8 resolution
     style: torch.Tensor  # (B, D_w) global, or (B, D_w, h, w) varying across the canvas
     size: tuple[int, int]  # (H, W) of the image it decodes to, <= (8h, 8w)
+    # the map and style as the encoder gave them for one image (a reconstruction): decoded as
+    # they are. Anything made from codes (a swap, a blend, a sample) is decoded with made
+    # borders (`artvae.ops.borders`).
+    encoded: bool = False
 
     @classmethod
-    def full_size(cls, structure: torch.Tensor, style: torch.Tensor) -> Code:
+    def full_size(cls, structure: torch.Tensor, style: torch.Tensor, encoded: bool = False
+                  ) -> Code:
         """A code whose image covers the whole structure map."""
         h, w = structure.shape[-2:]
-        return cls(structure, style, (h * DOWNSCALE, w * DOWNSCALE))
+        return cls(structure, style, (h * DOWNSCALE, w * DOWNSCALE), encoded)
 
 
 def _fit_structure(structure: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -169,14 +174,17 @@ def mix(
         base = codes[structure_from]
         others = [i for i in range(len(codes)) if i != structure_from and weights[i] > 0]
         structure = base.structure
-        if others:  # the other styles' grain, drawn from their own maps where the layout is bare
-            structure = with_texture(structure, [codes[i].structure for i in others],
-                                     [weights[i] for i in others])
+        if not others:
+            return Code(structure, style, base.size, base.encoded)
+        # the other styles' grain, drawn from their own maps where the layout is bare
+        structure = with_texture(structure, [codes[i].structure for i in others],
+                                 [weights[i] for i in others])
         return Code(structure, style, base.size)
     size = codes[0].structure.shape[-2:]
     maps = [_fit_structure(c.structure, size) for c in codes]
     structure = _keep_spread(sum(w * m for w, m in zip(weights, maps, strict=True)), maps, weights)
-    return Code(structure, style, codes[0].size)
+    # reconstructions' maps mixed keep the borders they were all decoded with
+    return Code(structure, style, codes[0].size, all(c.encoded for c in codes))
 
 
 BLEND_MODES = ("full", "style", "spatial")
@@ -220,18 +228,22 @@ def blend(
         b_structure = _fit_structure(b.structure, a.structure.shape[-2:])
         maps, weights = [a.structure, b_structure], [1.0 - t, t]
         structure = _keep_spread((1 - t) * a.structure + t * b_structure, maps, weights)
-        return Code(structure, _mix_styles([a.style, b.style], weights, centre), a.size)
+        # two reconstructions' maps mixed keep the borders both were decoded with
+        return Code(structure, _mix_styles([a.style, b.style], weights, centre), a.size,
+                    a.encoded and b.encoded)
     if mode == "style":
-        structure = with_texture(a.structure, [b.structure], [t]) if t > 0 else a.structure
+        if t == 0:
+            return a
+        structure = with_texture(a.structure, [b.structure], [t])
         return Code(structure, _mix_styles([a.style, b.style], [1.0 - t, t], centre), a.size)
     if mode == "spatial":
         weight_b = spatial_ramp(a.structure.shape[-2:], t, ramp)  # (1, 1, h, w)
         styles = [a.style[..., None, None], b.style[..., None, None]]  # (B, D, 1, 1)
         # the same spherical mix, with weights that vary across the canvas -> (B, D, h, w)
         style = _mix_styles(styles, [1 - weight_b, weight_b], centre[..., None, None])
-        structure = (with_texture(a.structure, [b.structure], [weight_b])
-                     if weight_b.max() > 0 else a.structure)
-        return Code(structure, style, a.size)
+        if weight_b.max() == 0:
+            return Code(a.structure, style, a.size, a.encoded)
+        return Code(with_texture(a.structure, [b.structure], [weight_b]), style, a.size)
     raise ValueError(f"unknown blend mode {mode!r}: use one of {', '.join(BLEND_MODES)}")
 
 
@@ -239,6 +251,8 @@ def resize(code: Code, size: tuple[int, int], tile: bool = True) -> Code:
     """The code for an output of `size` (H, W): the structure map is tiled (tile=True, keeps the
     texture's scale) or stretched to the new size. Tiles alternate with their mirror images, so
     a layout that does not wrap around meets itself without a seam."""
+    if tuple(size) == tuple(code.size):
+        return code
     h, w = -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE)  # ceil: the crop trims the rest
     if tile:
         structure = _tiled_to(code.structure, (h, w))
@@ -262,7 +276,8 @@ def shrink(code: Code, factor: int) -> Code:
     spread = code.structure.std(dim=(-2, -1), keepdim=True)
     small = mean + (small - mean) * spread / small.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
     style = code.style if code.style.dim() == 2 else F.adaptive_avg_pool2d(code.style, (h, w))
-    return Code(small, style, (-(-code.size[0] // factor), -(-code.size[1] // factor)))
+    return Code(small, style, (-(-code.size[0] // factor), -(-code.size[1] // factor)),
+                code.encoded)
 
 
 def _taper(n: int) -> torch.Tensor:

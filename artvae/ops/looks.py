@@ -8,7 +8,10 @@ evaluation (`artvae.measure.controls`) and the tests:
 - **contrast**: spread (std) of the luma averaged over 4x4 blocks: the contrast of shapes and
   shading, apart from the fine grain.
 - **saturation**: mean chroma, max(R, G, B) - min(R, G, B) per pixel.
-- **warmth**: mean of R - B: positive is orange, negative blue.
+- **warmth**: which way the colour leans, the mean of R - B over the mean chroma (plus
+  WARMTH_FLOOR, so a grey image reads about 0): +1 orange, -1 blue. Over the chroma, not
+  R - B alone: R - B grows with colourfulness too, so saturation +2 read as warming (R - B
+  moved 1.38 spreads beside saturation's own 1.93; the lean moves 0.22).
 - **grain**: fine-scale contrast (DESIGN.md), the std of the detail finer than 4 px.
 - **mean spatial frequency** (what `scale` moves): the power-weighted mean radial frequency of
   the luma averaged over 8x8 blocks, in cycles per block: the pattern's, apart from the grain
@@ -39,8 +42,12 @@ def saturation(x: torch.Tensor) -> torch.Tensor:
     return (x.max(dim=1).values - x.min(dim=1).values).mean(dim=(1, 2))
 
 
+WARMTH_FLOOR = 0.02  # chroma added to warmth's divisor: greys have no lean to speak of
+
+
 def warmth(x: torch.Tensor) -> torch.Tensor:
-    return (x[:, 0] - x[:, 2]).mean(dim=(1, 2))
+    chroma = (x.max(dim=1).values - x.min(dim=1).values).mean(dim=(1, 2))
+    return (x[:, 0] - x[:, 2]).mean(dim=(1, 2)) / (chroma + WARMTH_FLOOR)
 
 
 def grain(x: torch.Tensor) -> torch.Tensor:

@@ -148,8 +148,9 @@ def swd(
         desc_x, desc_y = _normalise_by_reference(desc_x, desc_y)
         dirs = torch.randn(desc_x.shape[1], projections, generator=gen).to(x.device)
         dirs = dirs / dirs.norm(dim=0, keepdim=True)  # (147, projections) unit directions
-        proj_x = (desc_x @ dirs).sort(dim=0).values  # (N_x, projections)
-        proj_y = (desc_y @ dirs).sort(dim=0).values
+        # (N_x, projections), sorted down each column: sorted as rows, a column is contiguous
+        proj_x = (dirs.T @ desc_x.T).sort(dim=1).values.T
+        proj_y = (dirs.T @ desc_y.T).sort(dim=1).values.T
         if proj_x.shape[0] != proj_y.shape[0]:  # unequal sets: compare at common quantiles
             n = max(proj_x.shape[0], proj_y.shape[0])
             proj_x, proj_y = _resample_sorted(proj_x, n), _resample_sorted(proj_y, n)
@@ -183,9 +184,10 @@ def swd_matrix(x: torch.Tensor, y: torch.Tensor, patches: int = 128, projections
         desc_x, desc_y, spread, dirs = _level_draw(level_x, level_y, patches, projections, gen)
         for start in range(0, len(y), chunk):
             scaled = dirs[None] / spread[start : start + chunk, :, None]  # (m, D, K)
-            proj_x = torch.einsum("npd,mdk->mnpk", desc_x, scaled).sort(dim=2).values
-            proj_y = torch.einsum("mpd,mdk->mpk", desc_y[start : start + chunk], scaled)
-            proj_y = proj_y.sort(dim=1).values[:, None]  # (m, 1, P, K)
+            # sorted along the patches, kept last (contiguous): (m, n, K, P)
+            proj_x = torch.einsum("npd,mdk->mnkp", desc_x, scaled).sort(dim=-1).values
+            proj_y = torch.einsum("mpd,mdk->mkp", desc_y[start : start + chunk], scaled)
+            proj_y = proj_y.sort(dim=-1).values[:, None]  # (m, 1, K, P)
             total[:, start : start + chunk] += (proj_x - proj_y).abs().mean(dim=(2, 3)).T.cpu()
         levels += 1
     return total / levels * 1e3
@@ -209,9 +211,9 @@ def swd_pairs(x: torch.Tensor, y: torch.Tensor, pairs: torch.Tensor, patches: in
             for start in range(0, len(x), chunk):
                 near = pairs[start : start + chunk]  # (n, k)
                 scaled = dirs / spread[near][..., None]  # (n, k, D, K)
-                proj_x = torch.einsum("npd,nmdk->nmpk", desc_x[start : start + chunk], scaled)
-                proj_y = torch.einsum("nmpd,nmdk->nmpk", desc_y[near], scaled)
-                gap = proj_x.sort(dim=2).values - proj_y.sort(dim=2).values
+                proj_x = torch.einsum("npd,nmdk->nmkp", desc_x[start : start + chunk], scaled)
+                proj_y = torch.einsum("nmpd,nmdk->nmkp", desc_y[near], scaled)
+                gap = proj_x.sort(dim=-1).values - proj_y.sort(dim=-1).values
                 total[start : start + chunk] += gap.abs().mean(dim=(2, 3)).cpu()
     return total / (len(seeds) * len(pyramids[0])) * 1e3
 
@@ -382,3 +384,23 @@ def lattice_score(x: torch.Tensor, *sources: torch.Tensor) -> torch.Tensor:
     near-flat style, keeps its sources' own detail, which is not the decoder's grid."""
     reference = torch.stack([grid_share(source) for source in sources]).amax(dim=0)
     return grid_share(x) / reference.clamp_min(1e-6)
+
+
+EDGE_BAND = 4  # px: the outermost band of an image `edge_step` compares with the next 8 px
+
+
+def edge_step(x: torch.Tensor) -> torch.Tensor:
+    """How much a frame the image has: (B, 3, H, W) -> (B,). Along each side, the colour step
+    from the outermost EDGE_BAND px (averaged along the side) to the next 8 px, over the same
+    step measured at offsets every 8 px inside, summed over the four sides. About 1 for an image
+    whose edge is drawn like its inside; a rim or a stripe along the edges scores several."""
+    edge = inside = 0.0
+    for profile in (x.mean(-2), x.mean(-2).flip(-1), x.mean(-1), x.mean(-1).flip(-1)):  # (B, 3, n)
+        def step(at: int, p: torch.Tensor = profile) -> torch.Tensor:
+            outer = p[..., at:at + EDGE_BAND].mean(-1)
+            inner = p[..., at + EDGE_BAND:at + EDGE_BAND + 8].mean(-1)
+            return (outer - inner).abs().mean(-1)  # (B,)
+        edge = edge + step(0)
+        offsets = range(32, profile.shape[-1] - 44, 8)
+        inside = inside + torch.stack([step(at) for at in offsets]).mean(0)
+    return edge / inside.clamp_min(1e-4)

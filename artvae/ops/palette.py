@@ -47,7 +47,7 @@ def palette_codes(corners: list[Code], weights: list[list[float]],
     (N, D_w))."""
     cells = [latent.mix(corners, w, structure_from=None, style_centre=centre) for w in weights]
     return Code(torch.cat([c.structure for c in cells]), torch.cat([c.style for c in cells]),
-                corners[0].size)
+                corners[0].size, all(c.encoded for c in cells))
 
 
 def sheet(cells: list[Image.Image], cols: int, gap: int = GAP) -> Image.Image:

@@ -22,7 +22,7 @@ from PIL import Image
 from artvae.model.autoencoder import DOWNSCALE, ArtVAE
 from artvae.model.device import autocast_dtype, pick_device
 from artvae.model.hub import describe_weights, load_model
-from artvae.ops import generate, latent, restyle, tiled
+from artvae.ops import borders, generate, latent, restyle, tiled
 from artvae.ops.images import image_digest, image_to_tensor, load_image, tensor_to_image
 from artvae.ops.latent import Code
 from artvae.ops.refine import refine
@@ -188,7 +188,7 @@ class Engine:
             structure, style = self.workers.call(self._refine, x, steps, False)
         else:
             structure, style = self.workers.call(self._encode, x)
-        code = Code(structure, style, size=(image.height, image.width))
+        code = Code(structure, style, (image.height, image.width), encoded=True)
         with self._lock:
             self._cache[key] = code
             while len(self._cache) > self._cache_size:
@@ -209,7 +209,7 @@ class Engine:
         BANDED_PIXELS and more are decoded in bands (`tiled.decode`): the same image in
         bounded memory; a single canvas up to MAX_BATCH_PIXELS may share a batch with others
         like it."""
-        structure, style = code.structure, code.style
+        structure, style, margin = borders.made(code, tileable)  # made borders
         h8, w8 = structure.shape[-2:]
         if structure.shape[0] == 1 and h8 * w8 * DOWNSCALE**2 <= MAX_BATCH_PIXELS:
             key = ("decode", tuple(structure.shape[1:]), tuple(style.shape[1:]), tileable)
@@ -218,7 +218,7 @@ class Engine:
         else:
             x = self.workers.call(self._decode, structure, style, tileable)
         h, w = code.size
-        return ArtVAE.to_image_range(x[..., :h, :w].float()).cpu()
+        return ArtVAE.to_image_range(borders.cut(x, margin)[..., :h, :w].float()).cpu()
 
     @property
     def controls(self):
@@ -294,7 +294,7 @@ class Engine:
                 return self._sized[key]
         x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
         structure, style = self.workers.call(self._refine, x, steps, tileable)
-        code = Code(structure, style, size=(image.height, image.width))
+        code = Code(structure, style, (image.height, image.width), encoded=True)
         with self._lock:
             self._sized[key] = code
             while len(self._sized) > SIZED_CACHE:
@@ -333,15 +333,18 @@ class Engine:
 
     def blend_frames(self, a, b, steps: int, mode: str = "full", tileable: bool = False,
                      size: tuple[int, int] | None = None, ramp: str = "left-right",
-                     progress=None) -> list[Image.Image]:
-        """Frames 0..steps of the morph a -> b; frame 0 reconstructs a, the last b."""
+                     progress=None, edits: dict[str, float] | None = None,
+                     scale: float = 1.0) -> list[Image.Image]:
+        """Frames 0..steps of the morph a -> b (frame 0 reconstructs a, the last b), each with
+        the named `edits` and `scale` (`edit`)."""
         if not 1 <= steps < MAX_FRAMES:
             raise ValueError(f"steps must be between 1 and {MAX_FRAMES - 1}")
         code_a, code_b = self.code_at(a, size), self.code_at(b, size)
         frames = []
         for i in range(steps + 1):
             code = latent.blend(code_a, code_b, i / steps, mode, self.model.style_mean, ramp)
-            frames.append(self.decode(code, tileable))
+            code, render = self.edit(code, edits, scale, tileable)
+            frames.append(self.decode(code, tileable, render=render))
             if progress is not None:
                 progress((i + 1) / (steps + 1))
         return frames

@@ -204,8 +204,10 @@ def blend(engine: Engine, a, b, t, mode: str = "full", ramp: str = "left-right",
 
 def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-right",
           size=None, tileable: bool = False,
-          progress: Callable[[float], None] | None = None) -> tuple[list[Image.Image], dict]:
-    """Frames 0..steps of the morph A -> B and the recipe they share."""
+          progress: Callable[[float], None] | None = None, controls=None
+          ) -> tuple[list[Image.Image], dict]:
+    """Frames 0..steps of the morph A -> B and the recipe they share; `controls`: the named
+    edits of every frame's look (`named_edits`), as the Blend tab shows them."""
     (image_a, digest_a), (image_b, digest_b) = loaded(a), loaded(b)
     steps = whole_number(steps, "steps", 1, MAX_STEPS)
     mode, ramp = one_of(mode, "mode", BLEND_MODES), one_of(ramp, "ramp", RAMPS)
@@ -214,9 +216,11 @@ def morph(engine: Engine, a, b, steps, mode: str = "full", ramp: str = "left-rig
     if (steps + 1) * h * w > MAX_MORPH_PIXELS:
         raise ValueError(f"{steps + 1} frames of {w}x{h} is more than we make in one go: "
                          "choose fewer steps or a smaller size")
-    frames = engine.blend_frames(image_a, image_b, steps, mode, tileable, size, ramp, progress)
+    amounts, scale, edits = named_edits(engine, controls)
+    frames = engine.blend_frames(image_a, image_b, steps, mode, tileable, size, ramp, progress,
+                                 amounts, scale)
     return frames, recipe(engine, "morph", [digest_a, digest_b], steps=steps, mode=mode,
-                          ramp=ramp, size=_side(size), tileable=tileable)
+                          ramp=ramp, size=_side(size), tileable=tileable, **edits)
 
 
 def sample(engine: Engine, seed, size=512, tileable: bool = False, temperature=1.0,
@@ -324,7 +328,7 @@ def palette(engine: Engine, corners: list, rows=5, cols=5, cell=128,
     cells = []
     for first in range(0, len(weights), DECODE_BATCH):
         part = Code(batch.structure[first:first + DECODE_BATCH],
-                    batch.style[first:first + DECODE_BATCH], batch.size)
+                    batch.style[first:first + DECODE_BATCH], batch.size, batch.encoded)
         cells += [tensor_to_image(x) for x in engine.decode_tensor(part, tileable)]
     made = recipe(engine, "palette", [d for _, d in inputs], rows=rows, cols=cols, cell=cell,
                   tileable=tileable)

@@ -85,42 +85,49 @@ def endpoints(engine: Engine, folder: OutputFolder) -> list[Callable]:
     """The endpoint functions, over `engine`, saving their PNGs in `folder`. Each one's
     name is its API name, its docstring the API's description, its annotations the API's types."""
 
-    def encode(image: ImageFile, tileable: bool = False
+    def encode(image: ImageFile, tileable: bool = False, controls: dict | None = None
                ) -> tuple[ImageFile, float, ImageFile, list[float], dict]:
         """Reconstruct an image: (reconstruction, PSNR in dB, structure map in false colour,
-        style vector as offsets from the average style, recipe)."""
-        r = pg.encode(engine, uploaded(image, "image"), tileable)
+        style vector as offsets from the average style, recipe). controls: named edits of its
+        look, as /restyle takes them (the PSNR is then the edited image's)."""
+        r = pg.encode(engine, uploaded(image, "image"), tileable, controls=controls)
         structure = folder.new() / "artvae-structure.png"
         r.extras["structure"].save(structure)
         return (file_out(folder.save(r)), r.extras["psnr"], file_out(structure),
                 r.extras["style"], r.recipe)
 
     def blend(image_a: ImageFile, image_b: ImageFile, t: float, mode: str = "full",
-              ramp: str = "left-right", size: int | None = None, tileable: bool = False
-              ) -> tuple[ImageFile, dict]:
+              ramp: str = "left-right", size: int | None = None, tileable: bool = False,
+              controls: dict | None = None) -> tuple[ImageFile, dict]:
         """A -> B at t in [0, 1]; mode full | style | spatial (ramp left-right | radial);
-        size: output side in pixels (default: A's size)."""
+        size: output side in pixels (default: A's size); controls: named edits of the
+        result's look, as /restyle takes them."""
         r = pg.blend(engine, uploaded(image_a, "image_a"), uploaded(image_b, "image_b"), t,
-                     mode, ramp, size, tileable)
+                     mode, ramp, size, tileable, controls=controls)
         return file_out(folder.save(r)), r.recipe
 
     def mix(images: list[ImageFile], weights: list[float], structure_from: int | None = 0,
-            size: int | None = None, tileable: bool = False) -> tuple[ImageFile, dict]:
+            size: int | None = None, tileable: bool = False, controls: dict | None = None
+            ) -> tuple[ImageFile, dict]:
         """Styles mixed by weight (normalised); the layout of images[structure_from], or of all
-        of them (None or -1); size: output side in pixels (default: the first image's)."""
+        of them (None or -1); size: output side in pixels (default: the first image's);
+        controls: named edits of the result's look, as /restyle takes them."""
         if not isinstance(images, list):
             raise ValueError(f"images must be a list of image files; got {images!r}"[:120])
         paths = [uploaded(im, f"images[{i}]") for i, im in enumerate(images)]
-        r = pg.mix(engine, paths, weights, structure_from, size, tileable)
+        r = pg.mix(engine, paths, weights, structure_from, size, tileable, controls=controls)
         return file_out(folder.save(r)), r.recipe
 
     def sample(seed: int, size: int = 512, tileable: bool = False, temperature: float = 1.0,
                coords: list[float] | None = None, fast: bool = False,
-               offsets: list[float] | None = None) -> tuple[ImageFile, dict]:
+               offsets: list[float] | None = None, controls: dict | None = None
+               ) -> tuple[ImageFile, dict]:
         """A texture from a seed; coords set its style along the principal directions, offsets
         move the seed's own style along them (its layout stays); fast: a random-phase layout
-        instead of the learned prior's."""
-        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast, offsets)
+        instead of the learned prior's; controls: named edits of its look, as /restyle takes
+        them."""
+        r = pg.sample(engine, seed, size, tileable, temperature, coords, fast, offsets,
+                      controls=controls)
         return file_out(folder.save(r)), r.recipe
 
     def variations(image: ImageFile, seed: int = 0, strength: float = pg.VARIATION_STRENGTH,

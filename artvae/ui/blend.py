@@ -39,13 +39,14 @@ class Blend(Tab):
         return self.page.moving(self.blend_made(*values[:7], values[7:7 + len(NAMED)],
                                                 self.page.preview(values[5])))
 
-    def morph_ui(self, a, b, mode, ramp, size, tileable, steps, fps, ping_pong):
+    def morph_ui(self, a, b, mode, ramp, size, tileable, steps, fps, ping_pong, *named):
         progress = gr.Progress()
         if a is None or b is None:
             raise ValueError("A morph needs two textures: add A and B.")
         frames, recipe = pg.morph(self.page.engine, uploaded(a, "A"), uploaded(b, "B"), steps,
                                   mode, ramp, size, tileable,
-                                  lambda f: progress(0.9 * f, desc="Decoding frames"))
+                                  lambda f: progress(0.9 * f, desc="Decoding frames"),
+                                  named_values(named))
         progress(0.9, desc="Writing the GIF, MP4 and zip")
         files = [str(f) for f in export_morph(frames, recipe, self.page.folder.new(), fps,
                                               ping_pong)]
@@ -89,7 +90,8 @@ class Blend(Tab):
                     api_visibility="private", queue=False)
 
     def _morph(self, inputs: list) -> gr.Slider:
-        """The morph's export (an accordion below the blend) and its event; its steps slider."""
+        """The morph's export (an accordion below the blend, in the look the named controls
+        give the blend) and its event; its steps slider."""
         with gr.Accordion("Export the morph A -> B", open=False):
             with gr.Row():
                 steps = gr.Slider(2, pg.MAX_STEPS, value=16, step=1, label="Steps")
@@ -101,7 +103,8 @@ class Blend(Tab):
                                height=360)
                 files = gr.File(label="Downloads", file_count="multiple", interactive=False)
         button.click(gpu(friendly(self.morph_ui)),
-                     [*inputs, *self.page.shared, steps, fps, ping_pong], [gif, files], **RAW)
+                     [*inputs, *self.page.shared, steps, fps, ping_pong, *self.named],
+                     [gif, files], **RAW)
         return steps
 
     def restore(self, controls: dict) -> dict:
