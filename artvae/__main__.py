@@ -40,7 +40,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         from .measure.loadtest import main as load
 
         load(args.clients, args.requests, args.max_seconds, args.app_args,
-             args.session_per_call)
+             args.session_per_call, args.baseline)
         return
     if args.browser:
         from .measure import browser_bench
@@ -247,6 +247,9 @@ def add_bench_command(commands) -> None:
                         "session_hash) instead of one per client (as a page or gradio_client)")
     p.add_argument("--app-args", default="",
                    help='--load: options for app.py, e.g. "--concurrency 4"')
+    p.add_argument("--baseline", metavar="REV",
+                   help="--load: first measure git revision REV (a worktree of this repository) "
+                        "the same way, in the same sitting, and print the ratio")
     p.add_argument("--browser", action="store_true",
                    help="instead, drag the Blend slider of `python app.py` (started on a free "
                         "port, or --url) in Chromium: release-to-image ms and updates/s")

@@ -256,3 +256,36 @@ def test_default_workers_one_per_request_in_flight_up_to_the_cores(monkeypatch):
     assert batching.default_workers(2, torch.device("cuda")) == 1  # batches carry the rest
     assert batching.default_workers(2, cpu, zero_gpu=True) == 0  # spaces.GPU in the request
     assert ModelWorkers(batching.default_workers(2, cpu)).threads == 1
+
+
+def test_a_call_is_fitted_to_the_endpoints_inputs():
+    """A revision measured as --baseline may take fewer or more inputs than this one."""
+    from artvae.measure.loadtest import fitted
+
+    assert fitted([1, 2, 3], 2) == [1, 2]
+    assert fitted([1, 2], 4) == [1, 2, None, None]
+    assert fitted([1, 2], None) == [1, 2]
+
+
+def test_a_baseline_revision_is_checked_out_beside_and_removed_after():
+    import subprocess
+
+    from artvae.measure.loadtest import revision_tree
+
+    with revision_tree("HEAD") as tree:
+        assert (tree / "app.py").is_file() and (tree / "artvae" / "__init__.py").is_file()
+        listed = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"],
+                                capture_output=True, text=True, check=True).stdout
+        assert str(tree) in listed
+    assert not tree.exists()
+
+
+def test_speed_figures_name_the_cpu_and_its_kernels(monkeypatch):
+    from artvae.model.device import ISA_FLAGS, cpu_description
+
+    monkeypatch.setenv("ARTVAE_PRECISION", "float32")
+    machine = cpu_description()
+    assert machine["precision"] == "float32" and machine["cores"] >= 1
+    assert set(machine["instruction_sets"]) <= set(ISA_FLAGS)
+    assert machine["aten_kernels"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "NEON",
+                                       "SVE256")

@@ -22,6 +22,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from artvae.model.device import cpu_description
+
 from .loadtest import serving
 
 CHROMIUM = "/usr/bin/chromium"
@@ -141,5 +143,6 @@ def run(rounds: int = 8, app_args: tuple[str, ...] = (), url: str | None = None)
         with tempfile.TemporaryDirectory() as scratch, \
                 serving(list(app_args), Path(scratch)) as (_, started):
             result = measure(started, rounds)
+    result = {**result, "machine": cpu_description()}  # the app's, where this started it
     print(json.dumps(result))
     return result

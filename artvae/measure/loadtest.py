@@ -34,6 +34,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from artvae.model.device import cpu_description
+
 from .bench import call_over_http
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, examples/
@@ -84,18 +86,19 @@ def _stopped_by_signals():
 
 @contextmanager
 def serving(app_args: list[str], scratch: Path, startup_s: float = 300,
-            program: tuple[str, ...] = ("app.py",)):
-    """`python app.py --port P APP_ARGS` on 127.0.0.1; yields (process, url). The app stops
-    when this ends, also on SIGTERM or SIGHUP, and with the benchmark's process on Linux.
-    `program`: what python runs instead of app.py (tests)."""
+            program: tuple[str, ...] = ("app.py",), root: Path = ROOT):
+    """`python app.py --port P APP_ARGS` on 127.0.0.1, run in `root` (a checkout); yields
+    (process, url). The app stops when this ends, also on SIGTERM or SIGHUP, and with the
+    benchmark's process on Linux. `program`: what python runs instead of app.py (tests)."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
            "GRADIO_TEMP_DIR": str(scratch / "gradio"), "TMPDIR": str(scratch),
            "HF_HUB_OFFLINE": "1"}
     with _stopped_by_signals():
         proc = subprocess.Popen(
             [sys.executable, *program, "--host", "127.0.0.1", "--port", str(_free_port()),
-             *app_args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+             *app_args], cwd=root, env={**env, "PYTHONPATH": str(root)},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         yield from _until_stopped(proc, startup_s)
 
 
@@ -144,6 +147,36 @@ def _inputs(scratch: Path) -> list[Path]:
     return paths
 
 
+def fitted(data: list, count: int | None) -> list:
+    """A call's values cut or padded (None: the parameter's default) to the `count` inputs an
+    endpoint has: over plain HTTP Gradio wants every one, and a revision measured as
+    `--baseline` may have fewer or more than this one."""
+    if count is None:
+        return data
+    return data[:count] + [None] * (count - len(data))
+
+
+def parameter_counts(http) -> dict[str, int]:
+    """{endpoint: how many inputs it takes} from the running app's API description."""
+    info = http.get("/gradio_api/info").raise_for_status().json()["named_endpoints"]
+    return {name.lstrip("/"): len(spec["parameters"]) for name, spec in info.items()}
+
+
+@contextmanager
+def revision_tree(rev: str):
+    """A checkout of git revision `rev` of this repository in a temporary folder (a detached
+    git worktree, removed afterwards); yields its path."""
+    folder = Path(tempfile.mkdtemp(prefix="artvae-baseline-"))
+    git = ["git", "-C", str(ROOT)]
+    subprocess.run([*git, "worktree", "add", "--detach", str(folder), rev], check=True,
+                   capture_output=True, text=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(folder)],
+                       capture_output=True, text=True)
+
+
 def _requests(files: list[dict], seeds: itertools.count, rng: random.Random):
     """An endless mix: blend, encode, blend, sample, ... each with fresh parameters."""
     for i in itertools.count():
@@ -158,12 +191,14 @@ def _requests(files: list[dict], seeds: itertools.count, rng: random.Random):
 
 
 def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
-             app_args: list[str] | None = None, session_per_call: bool = False) -> dict:
-    """Start the app, run `clients` x `requests` mixed calls, report (see the module doc)."""
+             app_args: list[str] | None = None, session_per_call: bool = False,
+             root: Path = ROOT) -> dict:
+    """Start the app (of the checkout `root`), run `clients` x `requests` mixed calls, report
+    (see the module doc) with the CPU it ran on."""
     import httpx
 
     with tempfile.TemporaryDirectory(prefix="artvae-load-") as tmp, \
-            serving(app_args or [], Path(tmp)) as (proc, url):
+            serving(app_args or [], Path(tmp), root=root) as (proc, url):
         scratch = Path(tmp)
         rss = {"start": _rss_mb(proc.pid)}
         with httpx.Client(base_url=url, timeout=120) as http:
@@ -172,8 +207,9 @@ def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
                 with open(path, "rb") as f:
                     sent = http.post("/gradio_api/upload", files={"files": f}).raise_for_status()
                 files.append({"path": sent.json()[0], "meta": {"_type": "gradio.FileData"}})
+            counts = parameter_counts(http)
             for file in files:  # encodings cached before the clock starts, as after a first use
-                call(http, "encode", [file, False, None])
+                call(http, "encode", fitted([file, False], counts.get("encode")))
 
         lock = threading.Lock()
         times: dict[str, list[float]] = {"blend": [], "encode": [], "sample": []}
@@ -191,7 +227,7 @@ def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
                     if time.monotonic() > deadline:
                         return
                     try:
-                        seconds = call(http, kind, data, session)
+                        seconds = call(http, kind, fitted(data, counts.get(kind)), session)
                     except Exception as e:  # counted, reported, the run goes on
                         with lock:
                             errors.append(f"{kind}: {type(e).__name__}: {str(e)[:200]}")
@@ -225,6 +261,7 @@ def run_load(clients: int = 16, requests: int = 300, max_seconds: float = 600,
                for k, v in times.items() if v},
         "rss_mb": rss, "rss_every_250_calls": samples,
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "machine": cpu_description(),
     }
     if rss[f"at_call_{MARK}"]:
         result[f"rss_growth_after_call_{MARK}_pct"] = round(
@@ -239,12 +276,33 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main(clients: int, requests: int, max_seconds: float, app_args: str,
-         session_per_call: bool = False) -> dict:
-    result = run_load(clients, requests, max_seconds, shlex.split(app_args), session_per_call)
+def _summary(label: str, result: dict) -> None:
     for kind, ms in result["ms"].items():
-        print(f"/{kind:7s} p50 {ms['p50']:7.1f} ms  p95 {ms['p95']:7.1f} ms  ({ms['calls']} calls)")
-    print(f"{result['calls']} calls, {result['errors']} errors, {result['requests_per_s']} "
-          f"requests/s; server RSS MB {result['rss_mb']}")
+        print(f"{label}/{kind:7s} p50 {ms['p50']:7.1f} ms  p95 {ms['p95']:7.1f} ms  "
+              f"({ms['calls']} calls)")
+    print(f"{label}{result['calls']} calls, {result['errors']} errors, "
+          f"{result['requests_per_s']} requests/s; server RSS MB {result['rss_mb']}")
+
+
+def main(clients: int, requests: int, max_seconds: float, app_args: str,
+         session_per_call: bool = False, baseline: str | None = None) -> dict:
+    """Run the load benchmark and print it; with `baseline` (a git revision), that revision's
+    app is measured first with the same settings, in the same sitting, and the ratio printed
+    (the last line's JSON then holds both)."""
+    args = (clients, requests, max_seconds, shlex.split(app_args), session_per_call)
+    before = None
+    if baseline:
+        with revision_tree(baseline) as tree:
+            before = run_load(*args, root=tree)
+        _summary(f"[{baseline}] ", before)
+    result = run_load(*args)
+    _summary("[this checkout] " if baseline else "", result)
+    print(f"machine: {json.dumps(result['machine'])}")
+    if before is not None:
+        ratio = round(result["requests_per_s"] / max(before["requests_per_s"], 1e-9), 3)
+        print(f"requests/s: {result['requests_per_s']} against {before['requests_per_s']} "
+              f"at {baseline}: {ratio}x")
+        result = {**result, "baseline": {"revision": baseline, **before},
+                  "ratio_requests_per_s": ratio}
     print(json.dumps(result))
     return result

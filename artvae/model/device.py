@@ -9,6 +9,7 @@ emulates bf16 and it is slower than float32 (measured in README, "Serving many p
 from __future__ import annotations
 
 import os
+import platform
 from functools import cache
 from pathlib import Path
 
@@ -61,3 +62,26 @@ def autocast_dtype(device: torch.device, precision: str | None = None) -> torch.
     if device.type == "mps":
         return torch.float16
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
+
+
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides a CPU's speed here
+
+
+def cpu_description() -> dict:
+    """The CPU a speed figure was measured on: its model name, which of ISA_FLAGS it has, the
+    kernels PyTorch picked (`ATEN_CPU_CAPABILITY` can lower them), oneDNN's cap
+    (`ONEDNN_MAX_CPU_ISA`) and the precision asked for (`ARTVAE_PRECISION`)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    lines = text.splitlines()
+    name = next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("model name")), platform.processor() or "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in lines
+                      if line.startswith("flags")), []))
+    return {"cpu": name, "cores": os.cpu_count(),
+            "instruction_sets": [f for f in ISA_FLAGS if f in flags],
+            "aten_kernels": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+            "precision": os.environ.get("ARTVAE_PRECISION", "auto")}
