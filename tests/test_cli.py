@@ -1,10 +1,13 @@
 """`python -m artvae ...`: the command-line interface other tools rely on (DESIGN.md)."""
 
+import io
 import json
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -15,12 +18,27 @@ from artvae.measure.evaluate import CARD_END, CARD_START, card_table, evaluate, 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def artvae(*args: str, weights: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    if weights is not None:
-        env["ARTVAE_WEIGHTS"] = str(weights)
-    return subprocess.run([sys.executable, "-m", "artvae", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=240)
+def artvae(*args: str, weights: Path | None = None, process: bool = False
+           ) -> subprocess.CompletedProcess:
+    """`python -m artvae ARGS` with `weights` as $ARTVAE_WEIGHTS: its exit status, stdout and
+    stderr. In this process through the entry point's `main` (a new Python would spend 3 s
+    importing PyTorch for each call), or with `process` as a new process, as people run it."""
+    env = {"HF_HUB_OFFLINE": "1"} | ({"ARTVAE_WEIGHTS": str(weights)} if weights else {})
+    if process:
+        return subprocess.run([sys.executable, "-m", "artvae", *args], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                              capture_output=True, text=True, timeout=240)
+    from artvae.__main__ import main
+
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with patch.dict(os.environ, env), redirect_stdout(out), redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as stop:  # sys.exit(message) prints it and exits 1, as Python does
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+            if isinstance(stop.code, str):
+                print(stop.code, file=err)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +54,8 @@ def images(tmp_path_factory) -> list[Path]:
 
 
 def test_reconstruct_writes_same_size_pngs(images, tiny_weights, tmp_path):
-    result = artvae("reconstruct", *map(str, images), "--out", str(tmp_path), weights=tiny_weights)
+    result = artvae("reconstruct", *map(str, images), "--out", str(tmp_path), weights=tiny_weights,
+                    process=True)
     assert result.returncode == 0, result.stderr
     for path in images:
         with Image.open(tmp_path / path.name) as out, Image.open(path) as original:

@@ -1,9 +1,7 @@
 """Painting with styles: the mask's colours pick the textures, its regions are softened at the
 structure map's resolution, and the decoder renders each region in its texture's style."""
 
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -156,10 +154,10 @@ def test_bundled_two_colour_mask_gives_each_half_its_style_colours():
 # ---- the web API and the command line --------------------------------------------------------
 
 def run_cli(*args: str, weights) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
-           "ARTVAE_WEIGHTS": str(weights)}
-    return subprocess.run([sys.executable, "-m", "artvae", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=240)
+    """`python -m artvae ARGS` on `weights` (`tests/test_cli.py`'s `artvae`)."""
+    from tests.test_cli import artvae
+
+    return artvae(*args, weights=weights)
 
 
 def test_paint_endpoint_paints_a_mask(client, tmp_path):
