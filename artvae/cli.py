@@ -53,6 +53,7 @@ def cmd_mix(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     from .ops.images import save_png
     from .serve.engine import Engine
+    from .serve.playground import checked_controls
 
     engine = Engine(args.weights, args.device)
     edits, scale = look_of(args)
@@ -60,7 +61,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         args.seed, (args.size, args.size), tileable=args.tileable, temperature=args.temperature,
         fast=args.fast, edits=edits, scale=scale,
     )
-    controls = edits | ({"scale": scale} if scale != 1.0 else {})
+    controls = checked_controls(edits | {"scale": scale})
     print(
         save_png(
             image,
@@ -289,6 +290,7 @@ def cmd_restyle(args: argparse.Namespace) -> None:
 
     from .ops.images import save_png
     from .serve.engine import Engine
+    from .serve.playground import checked_controls
     from .serve.restyling import output_names
 
     files = restyle_inputs(args.inputs)
@@ -299,7 +301,7 @@ def cmd_restyle(args: argparse.Namespace) -> None:
                               args.tileable, args.batch,
                               progress=lambda done, _: bar.update(done - bar.n))
     args.out.mkdir(parents=True, exist_ok=True)
-    controls = edits | ({"scale": scale} if scale != 1.0 else {})
+    controls = checked_controls(edits | {"scale": scale})
     recipe = {"op": "restyle", "weights": engine.weights, "tileable": args.tileable,
               "strength": args.strength if args.style else None,
               **({"controls": controls} if controls else {})}

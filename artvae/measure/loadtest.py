@@ -92,11 +92,11 @@ def serving(app_args: list[str], scratch: Path, startup_s: float = 300,
     benchmark's process on Linux. `program`: what python runs instead of app.py (tests)."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
            "GRADIO_TEMP_DIR": str(scratch / "gradio"), "TMPDIR": str(scratch),
-           "HF_HUB_OFFLINE": "1"}
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
     with _stopped_by_signals():
         proc = subprocess.Popen(
             [sys.executable, *program, "--host", "127.0.0.1", "--port", str(_free_port()),
-             *app_args], cwd=root, env={**env, "PYTHONPATH": str(root)},
+             *app_args], cwd=root, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         yield from _until_stopped(proc, startup_s)

@@ -35,14 +35,23 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 @cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 dot products in hardware (Linux /proc/cpuinfo flags)."""
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """(the CPU's model name, its feature flags) from Linux's /proc/cpuinfo; elsewhere
+    (platform's name, no flags)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+        lines = []
+    name = next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("model name")), platform.processor() or "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in lines
                   if line.startswith("flags")), [])
+    return name, frozenset(flags)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 dot products in hardware (its /proc/cpuinfo flags)."""
+    flags = _cpuinfo()[1]
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -71,15 +80,7 @@ def cpu_description() -> dict:
     """The CPU a speed figure was measured on: its model name, which of ISA_FLAGS it has, the
     kernels PyTorch picked (`ATEN_CPU_CAPABILITY` can lower them), oneDNN's cap
     (`ONEDNN_MAX_CPU_ISA`) and the precision asked for (`ARTVAE_PRECISION`)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    lines = text.splitlines()
-    name = next((line.split(":", 1)[1].strip() for line in lines
-                 if line.startswith("model name")), platform.processor() or "unknown")
-    flags = set(next((line.split(":", 1)[1].split() for line in lines
-                      if line.startswith("flags")), []))
+    name, flags = _cpuinfo()
     return {"cpu": name, "cores": os.cpu_count(),
             "instruction_sets": [f for f in ISA_FLAGS if f in flags],
             "aten_kernels": torch.backends.cpu.get_cpu_capability(),

@@ -396,11 +396,15 @@ def edge_step(x: torch.Tensor) -> torch.Tensor:
     whose edge is drawn like its inside; a rim or a stripe along the edges scores several."""
     edge = inside = 0.0
     for profile in (x.mean(-2), x.mean(-2).flip(-1), x.mean(-1), x.mean(-1).flip(-1)):  # (B, 3, n)
-        def step(at: int, p: torch.Tensor = profile) -> torch.Tensor:
-            outer = p[..., at:at + EDGE_BAND].mean(-1)
-            inner = p[..., at + EDGE_BAND:at + EDGE_BAND + 8].mean(-1)
-            return (outer - inner).abs().mean(-1)  # (B,)
-        edge = edge + step(0)
+        edge = edge + _band_step(profile, 0)
         offsets = range(32, profile.shape[-1] - 44, 8)
-        inside = inside + torch.stack([step(at) for at in offsets]).mean(0)
+        inside = inside + torch.stack([_band_step(profile, at) for at in offsets]).mean(0)
     return edge / inside.clamp_min(1e-4)
+
+
+def _band_step(profile: torch.Tensor, at: int) -> torch.Tensor:
+    """Mean colour step of a profile (B, 3, n) from its EDGE_BAND values at `at` to the 8 after
+    them: (B,)."""
+    outer = profile[..., at:at + EDGE_BAND].mean(-1)
+    inner = profile[..., at + EDGE_BAND:at + EDGE_BAND + 8].mean(-1)
+    return (outer - inner).abs().mean(-1)
