@@ -10,7 +10,10 @@ release that lands on a made value all the same is timed apart and left out of p
 The page records, with a MutationObserver, the moment each new result image is decoded and
 painted. Two figures come out: milliseconds from the mouse release to the release's own final
 image on screen (p50, p95 over the rounds), and the images shown per second while the slider
-was being dragged. It is a benchmark to report, not a test: a shared CPU makes these figures
+was being dragged. Then it uploads as many new 512 px images in the Encode tab and times the
+first picture of each on screen (the encoder's first guess, where the weights correct their
+codes) and the settled reconstruction, from the moment the file is handed to the page. It is a
+benchmark to report, not a test: a shared CPU makes these figures
 drift.
 """
 
@@ -33,9 +36,9 @@ WAIT_MS = 60_000
 
 # Runs in the page: note when each new image of #blend-result (or the same image, now settled)
 # is decoded and painted, and when the mouse goes down and up.
-OBSERVER = """() => {
+OBSERVER = """(id) => {
   window.artvaeFrames = [];
-  const root = document.querySelector('#blend-result');
+  const root = document.querySelector(id);
   let last = null;
   const seen = () => {
     const view = root.querySelector('.artvae-view');
@@ -84,9 +87,47 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _new_uploads(folder: Path, count: int, side: int = 512) -> list[Path]:
+    """`count` PNGs of `side` px the app has not seen: the bundled examples, each tinted a
+    little differently (a new image to the app's caches, the same kind of texture)."""
+    from PIL import Image, ImageEnhance
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.png"))
+    paths = []
+    for i in range(count):
+        image = Image.open(examples[i % len(examples)]).convert("RGB").resize((side, side))
+        path = folder / f"upload-{i}.png"
+        ImageEnhance.Color(image).enhance(0.8 + 0.05 * i).save(path)
+        paths.append(path)
+    return paths
+
+
+def _uploads(page, folder: Path, rounds: int) -> dict:
+    """Upload `rounds` new 512 px images in the Encode tab; milliseconds from handing the file
+    to the page to the first picture of it on screen (the encoder's first guess where the
+    weights correct their codes) and to the settled reconstruction."""
+    page.get_by_role("tab", name="Encode").click()
+    page.wait_for_selector('#encode-result .artvae-view[data-final="1"] img')
+    page.evaluate(OBSERVER, "#encode-result")
+    first, settled = [], []
+    for path in _new_uploads(folder, rounds):
+        page.evaluate("window.artvaeFrames = []; window.artvaeSent = performance.now()")
+        page.locator("#encode-texture input[type=file]").set_input_files(str(path))
+        page.wait_for_function("() => window.artvaeFrames.some(f => f.final)")
+        frames, sent = page.evaluate("[window.artvaeFrames, window.artvaeSent]")
+        first.append(frames[0]["at"] - sent)
+        settled.append(next(f for f in frames if f["final"])["at"] - sent)
+        page.wait_for_timeout(500)
+    return {"first_picture_ms": {"p50": round(statistics.median(first), 1),
+                                 "all": [round(x, 1) for x in first]},
+            "result_ms": {"p50": round(statistics.median(settled), 1),
+                          "all": [round(x, 1) for x in settled]}}
+
+
 def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
-            chromium: str = CHROMIUM) -> dict:
-    """Drag the Blend slider `rounds` times on the page at `url` (see the module docstring)."""
+            chromium: str = CHROMIUM, uploads_dir: Path | None = None) -> dict:
+    """Drag the Blend slider `rounds` times on the page at `url` (see the module docstring);
+    with `uploads_dir` (scratch space), also time `rounds` new uploads in Encode."""
     from playwright.sync_api import sync_playwright
 
     latencies, revisit_latencies, rates, frames_during = [], [], [], []
@@ -98,7 +139,7 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
         page.get_by_role("tab", name="Blend").click()
         page.wait_for_selector('#blend-result .artvae-view[data-final="1"] img')
         size = page.locator("#blend-result .artvae-view").get_attribute("data-size")
-        page.evaluate(OBSERVER)
+        page.evaluate(OBSERVER, "#blend-result")
         made = set()  # t values already shown at full size: the app keeps those
         for i in range(rounds):
             page.evaluate("window.artvaeFrames = []")
@@ -118,6 +159,7 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
             frames_during.append(during)
             rates.append(during / ((up - down) / 1000))
             page.wait_for_timeout(500)  # the download's PNG is written after the image shows
+        uploads = _uploads(page, uploads_dir, rounds) if uploads_dir else None
         browser.close()
     if not latencies:
         raise RuntimeError("every release landed on a value made before: nothing was timed")
@@ -132,17 +174,17 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
         # answered from the app's results: not in release_to_image_ms
         "releases_on_a_value_made_before_ms": [round(x, 1) for x in revisit_latencies],
         "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+    } | ({"upload_512px": uploads} if uploads else {})
 
 
 def run(rounds: int = 8, app_args: tuple[str, ...] = (), url: str | None = None) -> dict:
     """Measure against `url`, or against an app this starts (`app_args` passed on)."""
-    if url is not None:
-        result = measure(url, rounds)
-    else:
-        with tempfile.TemporaryDirectory() as scratch, \
-                serving(list(app_args), Path(scratch)) as (_, started):
-            result = measure(started, rounds)
+    with tempfile.TemporaryDirectory() as scratch:
+        if url is not None:
+            result = measure(url, rounds, uploads_dir=Path(scratch))
+        else:
+            with serving(list(app_args), Path(scratch)) as (_, started):
+                result = measure(started, rounds, uploads_dir=Path(scratch))
     result = {**result, "machine": cpu_description()}  # the app's, where this started it
     print(json.dumps(result))
     return result
