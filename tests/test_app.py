@@ -429,7 +429,7 @@ def test_missing_weights_stop_start_up_with_a_message(tmp_path):
     a SystemExit with a message is what Python prints to stderr and exits 1 with)."""
     import app
 
-    with pytest.raises(SystemExit, match="^error: No weights found"):
+    with pytest.raises(SystemExit, match=r"^error: No weights found"):
         app.main(["--weights", str(tmp_path / "nowhere")])
 
 

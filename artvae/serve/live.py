@@ -58,20 +58,18 @@ def jpeg_url(image: Image.Image, quality: int = JPEG_QUALITY) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def view(result: Result, url: str, final: bool, tiles: bool = True,
-         note: str = "following the slider") -> str:
+def view(result: Result, url: str, final: bool, tiles: bool = True) -> str:
     """HTML showing a result (its JPEG `url`) and, with `tiles`, a 2x2 tiled preview drawn by
-    the browser. `final` says whether this is the settled result or a picture shown before it
-    (a frame made while a slider moves, or an upload's first guess: `note` says which); with
-    the recipe's settings (inputs left out), it is in data attributes for the page's tests
-    and the browser benchmark."""
+    the browser. `final` says whether this is the settled result or a frame made while a
+    slider moves; with the recipe's settings (inputs left out), it is in data attributes
+    for the page's tests and the browser benchmark."""
     settings = {k: v for k, v in result.recipe.items() if k not in ("inputs", "weights")}
     w, h = result.image.size
     attrs = (f'data-final="{int(final)}" data-settings="{html.escape(json.dumps(settings))}" '
              f'data-size="{w}x{h}"')
     parts = [f'<div class="artvae-view" {attrs}>',
              f'<figure><img src="{url}" alt="result, {w}x{h} px" width="{w}" height="{h}">'
-             f"<figcaption>{w}x{h} px{'' if final else ', ' + html.escape(note)}"
+             f"<figcaption>{w}x{h} px{'' if final else ', following the slider'}"
              "</figcaption></figure>"]
     if tiles:
         parts.append(f'<figure><div class="artvae-tiles" role="img" aria-label="2x2 tiled '
