@@ -11,8 +11,8 @@ The page records, with a MutationObserver, the moment each new result image is d
 painted. Two figures come out: milliseconds from the mouse release to the release's own final
 image on screen (p50, p95 over the rounds), and the images shown per second while the slider
 was being dragged. Then it uploads as many new 512 px images in the Encode tab and times the
-first picture of each on screen (the encoder's first guess, where the weights correct their
-codes) and the settled reconstruction, from the moment the file is handed to the page. It is a
+first picture of each on screen and its settled reconstruction (the same picture unless the
+page shows something earlier), from the moment the file is handed to the page. It is a
 benchmark to report, not a test: a shared CPU makes these figures
 drift.
 """
@@ -104,8 +104,7 @@ def _new_uploads(folder: Path, count: int, side: int = 512) -> list[Path]:
 
 def _uploads(page, folder: Path, rounds: int) -> dict:
     """Upload `rounds` new 512 px images in the Encode tab; milliseconds from handing the file
-    to the page to the first picture of it on screen (the encoder's first guess where the
-    weights correct their codes) and to the settled reconstruction."""
+    to the page to the first picture of it on screen and to the settled reconstruction."""
     page.get_by_role("tab", name="Encode").click()
     page.wait_for_selector('#encode-result .artvae-view[data-final="1"] img')
     page.evaluate(OBSERVER, "#encode-result")

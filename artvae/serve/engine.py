@@ -142,20 +142,6 @@ class Engine:
         small = image.width * image.height <= REFINE_UPLOAD_PIXELS
         return self.refine_uploads if small else 0
 
-    def first_guess(self, image: Image.Image, digest: str) -> Code | None:
-        """The encoder's first guess at a loaded image's code (content `digest`): no corrector,
-        no refining, about a sixth of what `encode` costs, for showing something while the
-        code is made. None when there is nothing to gain: the code is made already, or these
-        weights neither correct nor refine it (the guess is the code)."""
-        if self.model.corrector is None and not self.upload_refine_steps(image):
-            return None
-        with self._lock:
-            if digest in self._cache:
-                return None
-        x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
-        structure, style = self.workers.call(self._encode, x, False, True)
-        return Code(structure, style, (image.height, image.width), encoded=True)
-
     def code_at(self, source, size: tuple[int, int] | None) -> Code:
         """The image's code on a canvas of `size` (None: its own size). A larger canvas holds
         its layout quilted from its own pieces (`generate.expanded`), not a mirrored repeat;
@@ -254,16 +240,15 @@ class Engine:
         structure, style = refine(self.model, x, steps, tileable=tileable)  # float32: gradients
         return structure.float().cpu(), style.float().cpu()
 
-    def _encode(self, x: torch.Tensor, wrap: bool = False, guess: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(self, x: torch.Tensor, wrap: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) in [-1, 1] -> posterior means (structure, style), float32 on the CPU;
-        `wrap`: encoded as tiles (`restyle.wrapped_codes`); `guess`: the encoder's alone."""
+        `wrap`: encoded as tiles (`restyle.wrapped_codes`)."""
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
             if wrap:
                 structure, style = restyle.wrapped_codes(self.model, x)
             else:
-                q_s, q_w = (self.model.guess if guess else self.model.encode)(x)
+                q_s, q_w = self.model.encode(x)
                 structure, style = q_s.mode(), q_w.mode()
         return structure.float().cpu(), style.float().cpu()
 

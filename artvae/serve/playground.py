@@ -166,23 +166,6 @@ def encode(engine: Engine, source, tileable: bool = False, refine: int = 0, cont
     return Result(out, recipe(engine, "encode", [digest], **settings), extras)
 
 
-def first_guess(engine: Engine, source, tileable: bool = False, controls=None) -> Result | None:
-    """The reconstruction from the encoder's first guess at the image's code, with the named
-    edits: what a new upload shows while `encode` makes its code (about a sixth of the cost).
-    None where there is nothing to show early (`Engine.first_guess`). Its recipe says
-    `"preview": "first guess"`: a picture to look at, not the result."""
-    image, digest = loaded(source)
-    code = engine.first_guess(image, digest)
-    if code is None:
-        return None
-    tileable = flag(tileable, "tileable")
-    amounts, scale, edits = named_edits(engine, controls)
-    code, render = engine.edit(code, amounts, scale, tileable)
-    settings = {"tileable": tileable} | edits | {"preview": "first guess"}
-    return Result(engine.decode(code, tileable, 1, render),
-                  recipe(engine, "encode", [digest], **settings))
-
-
 def mix(engine: Engine, sources: list, weights: list, structure_from: int | None = 0,
         size=None, tileable: bool = False, shrink: int = 1, controls=None) -> Result:
     """Styles mixed by weight; the layout of `sources[structure_from]`, or of all (None).
