@@ -77,6 +77,28 @@ def test_workers_run_with_their_own_torch_thread_count():
     assert torch.get_num_threads() == before  # the request's thread keeps its own
 
 
+def test_a_call_alone_gets_every_workers_threads_and_busy_ones_share_them():
+    workers = ModelWorkers(workers=2, threads=1)
+    assert workers.call(torch.get_num_threads) == 2  # nothing else running: both cores
+    started, go = threading.Event(), threading.Event()
+
+    def first():
+        threads = torch.get_num_threads()  # read at once: torch reports the last one set
+        started.set()
+        go.wait(10)
+        return threads
+
+    out = {}
+    runner = threading.Thread(target=lambda: out.update(first=workers.call(first)))
+    runner.start()
+    assert started.wait(10)
+    assert workers.call(torch.get_num_threads) == 1  # the other worker is busy: one core each
+    go.set()
+    runner.join(10)
+    assert out["first"] == 2
+    assert workers.call(torch.get_num_threads) == 2
+
+
 def test_no_workers_runs_calls_inline_in_the_callers_thread():
     workers = ModelWorkers(workers=0)
     assert workers.call(threading.get_ident) == threading.get_ident()

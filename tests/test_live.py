@@ -79,6 +79,15 @@ def test_a_slow_pace_makes_moving_frames_smaller():
     assert renders.shrink_for(512 * 512) == 2 and renders.shrink_for(256 * 256) == 1
 
 
+def test_only_results_of_256_px_or_more_set_the_pace():
+    renders = Renders()
+    renders.get("small", lambda: time.sleep(0.05) or result())  # 16x16 px: fixed costs only
+    assert renders.shrink_for(512 * 512) == 1
+    big = Result(Image.new("RGB", (256, 256)), {})
+    renders.get("big", lambda: time.sleep(0.05) or big)
+    assert renders.shrink_for(512 * 512) > 1  # 50 ms at 256 px: 200 ms at 512 px, over budget
+
+
 def test_view_shows_the_jpeg_and_its_tiles_with_the_settings():
     r = result(t=0.25)
     url = jpeg_url(r.image)

@@ -2,15 +2,18 @@
 
 Starts `python app.py` on a free loopback port, opens it in Debian's Chromium (driven by
 Playwright; no browser is downloaded), and drags the Blend tab's `t` slider back and forth as a
-hand does: 25 moves 60 ms apart, then a release. The drags reach one slider step further out
+quick hand does: 25 moves 30 ms apart (about 14 a second, with Playwright's own time per move),
+then a release. The drags reach one slider step further out
 each time (0.9, 0.1, 0.91, 0.09, ...), so that each release lands on a value no earlier drag
 showed at full size: the app keeps recent results, and a revisit would not measure making one
 (once frames come at full size while dragging, every value a drag passes over is made). A
 release that lands on a made value all the same is timed apart and left out of p50 / p95.
 The page records, with a MutationObserver, the moment each new result image is decoded and
-painted. Two figures come out: milliseconds from the mouse release to the release's own final
-image on screen (p50, p95 over the rounds), and the images shown per second while the slider
-was being dragged. Then it uploads as many new 512 px images in the Encode tab and times the
+painted. Three figures come out: milliseconds from the mouse release to the first picture of
+the released value on screen (a frame made while dragging, a quick frame, or the result; 0 where
+one showed before the release) and to the release's own final image (p50, p95 over the rounds),
+and the images shown per second while the slider was being dragged, beside the moves per
+second (a page that keeps up shows one per move). Then it uploads as many new 512 px images in the Encode tab and times the
 first picture of each on screen and its settled reconstruction (the same picture unless the
 page shows something earlier), from the moment the file is handed to the page. It is a
 benchmark to report, not a test: a shared CPU makes these figures
@@ -39,12 +42,16 @@ WAIT_MS = 60_000
 OBSERVER = """(id) => {
   window.artvaeFrames = [];
   const root = document.querySelector(id);
-  let last = null;
-  const seen = () => {
+  const shown = () => {
     const view = root.querySelector('.artvae-view');
     const img = view && view.querySelector('img');
-    if (!img || img.src + view.dataset.final === last) return;
-    last = img.src + view.dataset.final;  // a release may settle on the image its drag showed
+    return [view, img, img ? img.src + view.dataset.final : null];
+  };
+  let last = shown()[2];  // what shows now is not a new picture
+  const seen = () => {
+    const [view, img, key] = shown();
+    if (!img || key === last) return;
+    last = key;  // a release may settle on the image its drag showed
     const frame = {final: view.dataset.final === '1', size: view.dataset.size,
                    settings: JSON.parse(view.dataset.settings)};
     img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
@@ -104,11 +111,16 @@ def _new_uploads(folder: Path, count: int, side: int = 512) -> list[Path]:
 
 def _uploads(page, folder: Path, rounds: int) -> dict:
     """Upload `rounds` new 512 px images in the Encode tab; milliseconds from handing the file
-    to the page to the first picture of it on screen and to the settled reconstruction."""
+    to the page to the first picture of it on screen and to the settled reconstruction, and
+    from the upload's answer (the server has the file) to the first picture."""
     page.get_by_role("tab", name="Encode").click()
     page.wait_for_selector('#encode-result .artvae-view[data-final="1"] img')
     page.evaluate(OBSERVER, "#encode-result")
-    first, settled = [], []
+    origin = page.evaluate("performance.timeOrigin")  # page clock -> epoch milliseconds
+    uploaded: list[float] = []  # when each upload request's answer arrived, page clock
+    page.on("requestfinished", lambda r: "/upload" in r.url and uploaded.append(
+        r.timing["startTime"] + r.timing["responseEnd"] - origin))
+    first, settled, received = [], [], []
     for path in _new_uploads(folder, rounds):
         page.evaluate("window.artvaeFrames = []; window.artvaeSent = performance.now()")
         page.locator("#encode-texture input[type=file]").set_input_files(str(path))
@@ -116,20 +128,27 @@ def _uploads(page, folder: Path, rounds: int) -> dict:
         frames, sent = page.evaluate("[window.artvaeFrames, window.artvaeSent]")
         first.append(frames[0]["at"] - sent)
         settled.append(next(f for f in frames if f["final"])["at"] - sent)
+        answers = [t for t in uploaded if t > sent]
+        if answers:
+            received.append(frames[0]["at"] - max(answers))
         page.wait_for_timeout(500)
     return {"first_picture_ms": {"p50": round(statistics.median(first), 1),
                                  "all": [round(x, 1) for x in first]},
+            "upload_received_to_first_picture_ms": {
+                "p50": round(statistics.median(received), 1) if received else None,
+                "all": [round(x, 1) for x in received]},
             "result_ms": {"p50": round(statistics.median(settled), 1),
                           "all": [round(x, 1) for x in settled]}}
 
 
-def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
+def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 30,
             chromium: str = CHROMIUM, uploads_dir: Path | None = None) -> dict:
     """Drag the Blend slider `rounds` times on the page at `url` (see the module docstring);
     with `uploads_dir` (scratch space), also time `rounds` new uploads in Encode."""
     from playwright.sync_api import sync_playwright
 
-    latencies, revisit_latencies, rates, frames_during = [], [], [], []
+    latencies, revisit_latencies, firsts, rates, frames_during = [], [], [], [], []
+    move_rates = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -153,10 +172,14 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
             final = next(f for f in frames if f["final"] and f["at"] > up
                          and abs(f["settings"]["t"] - value) < 1e-6)
             (revisit_latencies if value in made else latencies).append(final["at"] - up)
+            if value not in made:
+                firsts.append(max(0.0, min(f["at"] for f in frames
+                                           if abs(f["settings"]["t"] - value) < 1e-6) - up))
             made |= {f["settings"]["t"] for f in frames if f["size"] == size}
             during = sum(1 for f in frames if down < f["at"] <= up)
             frames_during.append(during)
             rates.append(during / ((up - down) / 1000))
+            move_rates.append(moves / ((up - down) / 1000))
             page.wait_for_timeout(500)  # the download's PNG is written after the image shows
         uploads = _uploads(page, uploads_dir, rounds) if uploads_dir else None
         browser.close()
@@ -164,11 +187,14 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 60,
         raise RuntimeError("every release landed on a value made before: nothing was timed")
     return {
         "url": url, "size": size, "rounds": rounds, "moves_per_drag": moves,
+        "release_to_first_picture_ms": {"p50": round(statistics.median(firsts), 1),
+                                        "all": [round(x, 1) for x in firsts]},
         "release_to_image_ms": {"p50": round(statistics.median(latencies), 1),
                                 "p95": round(_percentile(latencies, 0.95), 1),
                                 "all": [round(x, 1) for x in latencies]},
         "drag_updates_per_s": {"median": round(statistics.median(rates), 2),
                                "all": [round(x, 2) for x in rates]},
+        "moves_per_s": round(statistics.median(move_rates), 2),
         "frames_while_dragging": frames_during,
         # answered from the app's results: not in release_to_image_ms
         "releases_on_a_value_made_before_ms": [round(x, 1) for x in revisit_latencies],

@@ -70,6 +70,7 @@ class ModelWorkers:
         self.batches = 0  # model calls run, and the items they carried: the batching's effect
         self.items = 0
         self._jobs: deque[_Job] = deque()
+        self._busy = 0  # workers running a job
         self._cond = threading.Condition()
         self._started_in: int | None = None  # the process the threads run in
         if hasattr(os, "register_at_fork"):  # a forked child has no workers and a fresh lock
@@ -78,6 +79,7 @@ class ModelWorkers:
 
     def _reset(self) -> None:
         self._jobs, self._cond, self._started_in = deque(), threading.Condition(), None
+        self._busy = 0
 
     def call(self, fn: Callable, *args, **kwargs):
         """fn(*args, **kwargs) on a model worker, alone; its result (or its exception)."""
@@ -102,29 +104,33 @@ class ModelWorkers:
             self._cond.notify_all()  # a worker holding a window open must not take the wake-up
         return job.future.result()
 
-    def _take(self) -> list[_Job]:
-        """The next job, and the others of its key that come within the window."""
+    def _take(self) -> tuple[list[_Job], int]:
+        """(the next job and the others of its key that come within the window, the torch
+        threads to run them on: all the workers' where no other job runs or waits)."""
         with self._cond:
             while not self._jobs:
                 self._cond.wait()
             batch = [self._jobs.popleft()]
             key = batch[0].key
-            if key is None:
-                return batch
             deadline = time.monotonic() + self.window_s
-            while True:
+            while key is not None:
                 for job in [j for j in self._jobs if j.key == key][:self.max_batch - len(batch)]:
                     self._jobs.remove(job)
                     batch.append(job)
                 left = deadline - time.monotonic()
                 if len(batch) >= self.max_batch or left <= 0:
-                    return batch
+                    break
                 self._cond.wait(left)
+            self._busy += 1
+            alone = self._busy == 1 and not self._jobs
+            return batch, self.threads * self.workers if alone else self.threads
 
     def _work(self) -> None:
-        torch.set_num_threads(self.threads)  # per thread: OpenMP's setting is thread-local
+        threads = 0
         while True:
-            batch = self._take()
+            batch, wanted = self._take()
+            if wanted != threads:  # per thread: OpenMP's setting is thread-local
+                torch.set_num_threads(threads := wanted)
             self.batches, self.items = self.batches + 1, self.items + len(batch)
             try:
                 if batch[0].key is None:
@@ -135,6 +141,9 @@ class ModelWorkers:
                 for job in batch:
                     job.future.set_exception(e)
                 continue
+            finally:
+                with self._cond:
+                    self._busy -= 1
             for job, result in zip(batch, results, strict=True):
                 job.future.set_result(result)
             del results, batch

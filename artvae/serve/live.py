@@ -31,7 +31,8 @@ from .playground import Result
 JPEG_QUALITY = 85  # a 512 px texture: ~4 ms to encode, ~65 kB; artefacts hard to see
 THUMBNAIL_SIDE = 192  # gallery pictures
 CACHE_PIXELS = 24 * 1024 * 1024  # results kept: 96 at 512 px, 6 at 2048 px (~72 MB of RGB)
-FRAME_BUDGET_S = 0.15  # a moving slider's frame: with the page's own overhead, >= 5 a second
+FRAME_BUDGET_S = 0.06  # a moving slider's frame: with the page's own overhead, >= 10 a second
+PACE_PIXELS = 256 * 256  # results this big or bigger set the pace (smaller: fixed costs rule)
 
 # The page's look for views, given to `launch(css=...)`: the result and its tiled preview side
 # by side, stacked on a narrow screen; the tiles are the result as a repeating background.
@@ -58,18 +59,19 @@ def jpeg_url(image: Image.Image, quality: int = JPEG_QUALITY) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def view(result: Result, url: str, final: bool, tiles: bool = True) -> str:
+def view(result: Result, url: str, final: bool, tiles: bool = True,
+         note: str = "following the slider") -> str:
     """HTML showing a result (its JPEG `url`) and, with `tiles`, a 2x2 tiled preview drawn by
-    the browser. `final` says whether this is the settled result or a frame made while a
-    slider moves; with the recipe's settings (inputs left out), it is in data attributes
-    for the page's tests and the browser benchmark."""
+    the browser. `final` says whether this is the settled result or a picture shown before
+    it (`note` says what it is); with the recipe's settings (inputs left out), it is in data
+    attributes for the page's tests and the browser benchmark."""
     settings = {k: v for k, v in result.recipe.items() if k not in ("inputs", "weights")}
     w, h = result.image.size
     attrs = (f'data-final="{int(final)}" data-settings="{html.escape(json.dumps(settings))}" '
              f'data-size="{w}x{h}"')
     parts = [f'<div class="artvae-view" {attrs}>',
              f'<figure><img src="{url}" alt="result, {w}x{h} px" width="{w}" height="{h}">'
-             f"<figcaption>{w}x{h} px{'' if final else ', following the slider'}"
+             f"<figcaption>{w}x{h} px{'' if final else ', ' + html.escape(note)}"
              "</figcaption></figure>"]
     if tiles:
         parts.append(f'<figure><div class="artvae-tiles" role="img" aria-label="2x2 tiled '
@@ -147,8 +149,9 @@ class Renders:
             raise
         with self._lock:
             del self._running[key]
-            self._seconds_per_pixel = (pace if not self._seconds_per_pixel
-                                       else 0.5 * (self._seconds_per_pixel + pace))
+            if result.image.width * result.image.height >= PACE_PIXELS:
+                self._seconds_per_pixel = (pace if not self._seconds_per_pixel
+                                           else 0.5 * (self._seconds_per_pixel + pace))
             self._done[key] = made
             pixels = sum(r.image.width * r.image.height for r, _ in self._done.values())
             while len(self._done) > 1 and pixels > self.max_pixels:

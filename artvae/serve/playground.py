@@ -45,7 +45,7 @@ from artvae.ops.palette import (
 from artvae.ops.restyle import CONTROL_RANGE, SCALE_RANGE, check_edits
 
 from .checks import flag, number, number_list, one_of, whole_number
-from .engine import MAX_REFINE_STEPS, MAX_SIDE, Engine, checked_size
+from .engine import GUESS_SHRINK, MAX_REFINE_STEPS, MAX_SIDE, Engine, checked_size
 from .pictures import structure_picture, style_chart
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # output side in pixels: bounded work per request
@@ -164,6 +164,22 @@ def encode(engine: Engine, source, tileable: bool = False, refine: int = 0, cont
               "style_chart": style_chart(style), "style": style}
     settings = {"tileable": tileable} | ({"refine": refine} if refine else {}) | edits
     return Result(out, recipe(engine, "encode", [digest], **settings), extras)
+
+
+def first_guess(engine: Engine, source, tileable: bool = False, controls=None) -> Result | None:
+    """What a new upload shows while `encode` makes its code: the reconstruction from the
+    encoder's first guess (`Engine.first_guess`), with the named edits. None where there is
+    nothing to show early. Its recipe says `"preview": "first guess"`: not the result."""
+    image, digest = loaded(source)
+    tileable = flag(tileable, "tileable")
+    amounts, scale, edits = named_edits(engine, controls)
+    code = engine.first_guess(image)
+    if code is None:
+        return None
+    code, render = engine.edit(code, amounts, scale, tileable)
+    picture = engine.decode(code, tileable, GUESS_SHRINK, render)
+    settings = {"tileable": tileable} | edits | {"preview": "first guess"}
+    return Result(picture, recipe(engine, "encode", [digest], **settings))
 
 
 def mix(engine: Engine, sources: list, weights: list, structure_from: int | None = 0,

@@ -11,6 +11,7 @@ on a Space, else nothing). No layout here: `artvae.ui.demo` builds the page and 
 
 # No `from __future__ import annotations`: gr.api reads the API's types from live annotations.
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -47,22 +48,38 @@ class ImageFile(TypedDict):  # what gradio_client.handle_file(path) sends; liste
 
 def friendly(fn: Callable) -> Callable:
     """Errors a person can act on become gr.Error with their message; anything else is logged
-    and reported without a traceback. The server keeps answering either way."""
+    and reported without a traceback. The server keeps answering either way. A generator (an
+    event that shows a picture before its result) stays one."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:
+                raise told(e, fn.__name__) from None
+        return steps
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except ValueError as e:  # ImageError is one: "That file is not an image we can read ..."
-            raise gr.Error(str(e), print_exception=False) from None
-        except (MemoryError, torch.OutOfMemoryError):
-            raise gr.Error("Not enough memory for that: choose a smaller output size.") from None
         except Exception as e:
-            log.exception("%s failed", fn.__name__)
-            raise gr.Error(f"Something went wrong on the server ({type(e).__name__}). "
-                           "Try again, or with other settings.", print_exception=False) from None
+            raise told(e, fn.__name__) from None
     return wrapper
+
+
+def told(error: Exception, name: str) -> gr.Error:
+    """The gr.Error a person is shown for `error`, raised in `name` (call it while handling
+    the error: an unexpected one is logged with its traceback)."""
+    if isinstance(error, gr.Error):
+        return error
+    if isinstance(error, ValueError):  # ImageError is one: "That file is not an image ..."
+        return gr.Error(str(error), print_exception=False)
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return gr.Error("Not enough memory for that: choose a smaller output size.")
+    log.exception("%s failed", name)
+    return gr.Error(f"Something went wrong on the server ({type(error).__name__}). "
+                    "Try again, or with other settings.", print_exception=False)
 
 
 def uploaded(value, name: str) -> str:

@@ -35,9 +35,9 @@ class Blend(Tab):
         result, url = self.blend_made(*values[:7], values[7:7 + len(NAMED)])
         return live.view(result, url, True), result
 
-    def blend_live(self, *values):
+    def blend_live(self, *values, least=1):
         return self.page.moving(self.blend_made(*values[:7], values[7:7 + len(NAMED)],
-                                                self.page.preview(values[5])))
+                                                self.page.preview(values[5], least)))
 
     def morph_ui(self, a, b, mode, ramp, size, tileable, steps, fps, ping_pong, *named):
         progress = gr.Progress()

@@ -40,9 +40,21 @@ class Encode(Tab):
             " (the edited look against the upload)" if "controls" in result.recipe else "")
         return live.view(result, url, True), result, psnr, x["structure"], x["style_chart"]
 
-    def encode_live(self, image, refine, _size, tileable, *named):
+    def encode_upload(self, image, refine, size, tileable, *named):
+        """A new upload: the reconstruction from the encoder's first guess at once, where the
+        code is still to be made (`playground.first_guess`), then the result in its place."""
+        if image is not None and refine is not True:
+            guess = pg.first_guess(self.page.engine, uploaded(image, "Texture"), tileable,
+                                   named_values(named) if named else {})
+            if guess is not None:
+                shown = live.view(guess, live.jpeg_url(guess.image), False,
+                                  note="the encoder's first guess; correcting the code")
+                yield shown, gr.skip(), "*Correcting the code ...*", gr.skip(), gr.skip()
+        yield self.encode_ui(image, refine, size, tileable, *named)
+
+    def encode_live(self, image, refine, _size, tileable, *named, least=1):
         return self.page.moving(self.encode_made(image, tileable, refine, named,
-                                                 self.page.preview(None)))
+                                                 self.page.preview(None, least)))
 
     def variations_ui(self, image, strength, tileable):
         source = uploaded(image, "Texture") if image is not None else None
@@ -98,7 +110,8 @@ class Encode(Tab):
         self.extra = self.named
         self.outputs = [view, self.state, psnr, structure, style]
         self.controls = {"refine": self.refine}
-        self.settle([self.image.input, self.refine.input])
+        self.settle([self.refine.input])
+        self.settle([self.image.input], self.encode_upload)
         self.follow(self.named, self.encode_live, view)
         self.after(examples.load_input_event)
 

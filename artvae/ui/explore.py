@@ -54,10 +54,10 @@ class Explore(Tab):
                                        named=named)
         return pictures, key, live.view(result, url, True), result
 
-    def explore_live(self, _shown, selected, temperature, size, tileable, *extra):
+    def explore_live(self, _shown, selected, temperature, size, tileable, *extra, least=1):
         named, offsets = extra[:len(NAMED)], extra[len(NAMED):]
         return self.page.moving(self.sample_made(selected, temperature, size, tileable, offsets,
-                                                 self.page.preview(size), named))
+                                                 self.page.preview(size, least), named))
 
     def new_samples(self, value):
         first_seed = whole_number(value, "seed", 0, pg.MAX_SEED - EXPLORE_COUNT)

@@ -51,9 +51,9 @@ class Mix(Tab):
         result, url = self.mix_made(*self.split(values))
         return live.view(result, url, True), result
 
-    def mix_live(self, *values):
+    def mix_live(self, *values, least=1):
         parts = self.split(values)
-        return self.page.moving(self.mix_made(*parts, self.page.preview(parts[3])))
+        return self.page.moving(self.mix_made(*parts, self.page.preview(parts[3], least)))
 
     def ready(self, own: tuple) -> bool:
         return any(v is not None for v in own[:SLOTS])

@@ -25,6 +25,7 @@ from artvae.serve.playground import Result
 from .widgets import NAMED, NAMED_DEFAULTS, RAW, named_controls, runs_model
 
 FIRST_EXAMPLES = {"bricks", "cells", "wood"}  # the first page's inputs, when all are there
+RELEASE_SHRINK = 2  # a slider's release shows a frame this many times smaller first
 
 
 @dataclass(eq=False)
@@ -81,10 +82,11 @@ class Page:
         made = self.renders.get((*key, shrink), lambda: make(shrink))
         return None if key in self.settled else made
 
-    def preview(self, size) -> int:
-        """How much smaller a moving slider's frames are made (see `live.Renders`)."""
+    def preview(self, size, least: int = 1) -> int:
+        """How much smaller a moving slider's frames are made (see `live.Renders`), at least
+        `least` times."""
         side = size if isinstance(size, (int, float)) and size > 0 else 512
-        return self.renders.shrink_for(int(side) ** 2)
+        return max(least, self.renders.shrink_for(int(side) ** 2))
 
     @staticmethod
     def moving(made) -> str:
@@ -161,9 +163,11 @@ class Tab:
                     inputs=self.inputs + self.page.shared + self.extra, outputs=self.outputs,
                     **RAW)
 
-    def settle(self, triggers: list) -> None:
-        """Run the tab on `triggers`, then write its download."""
-        gr.on(triggers, show_progress="minimal", **self.event()).success(
+    def settle(self, triggers: list, fn: Callable | None = None) -> None:
+        """Run the tab (or `fn`: a generator may show a picture before the result) on
+        `triggers`, then write its download."""
+        event = self.event() | ({"fn": runs_model(fn, len(self.outputs))} if fn else {})
+        gr.on(triggers, show_progress="minimal", **event).success(
             self.page.download, self.state, self.file, **RAW)
 
     def after(self, event) -> None:
@@ -172,10 +176,24 @@ class Tab:
 
     def follow(self, sliders: list, live_fn: Callable, view: gr.HTML) -> None:
         """While `sliders` move, `view` follows them (the latest value only, `live_fn`); on
-        release the tab settles."""
+        release the tab settles, showing a quick frame first (`released`)."""
         gr.on([c.input for c in sliders], runs_model(live_fn, 1),
               self.inputs + self.page.shared + self.extra, view, show_progress="hidden", **RAW)
-        self.settle([c.release for c in sliders])
+        self.settle([c.release for c in sliders], self.released(live_fn, view))
+
+    def released(self, live_fn: Callable, view: gr.HTML) -> Callable:
+        """The settling run of a slider's release: unless the result is kept already, first a
+        frame of it at most half the size (`RELEASE_SHRINK`; a quarter of the time, drawn at
+        full size, or the last drag frame if that was it), then the result in its place."""
+        at, count = self.outputs.index(view), len(self.outputs)
+
+        def release(*values):
+            quick = live_fn(*values, least=RELEASE_SHRINK)
+            if isinstance(quick, str):  # a view, not gr.skip()
+                yield [quick if i == at else gr.skip() for i in range(count)]
+            yield self.fn(*values)
+        release.__name__ = f"{self.name}_release"
+        return release
 
     def select_sets(self, visible: gr.State) -> None:
         """Showing the tab sets `visible` to its name (the shared controls re-run that tab)."""

@@ -5,6 +5,7 @@ needs is missing."""
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 
 import gradio as gr
@@ -34,7 +35,18 @@ class Waiting(Exception):
 
 
 def waits(fn: Callable, outputs: int) -> Callable:
-    """`fn`, except that a missing input shows a note and changes nothing."""
+    """`fn`, except that a missing input shows a note and changes nothing (a generator: from
+    where it stopped)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def steps(*values):
+            try:
+                yield from fn(*values)
+            except Waiting as e:
+                gr.Info(str(e))
+                yield gr.skip() if outputs == 1 else [gr.skip()] * outputs
+        return steps
+
     @functools.wraps(fn)
     def wrapper(*values):
         try:
