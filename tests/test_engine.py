@@ -1,6 +1,7 @@
 """The Engine: caching, sizes, operations and their errors (tiny model, CPU)."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -257,3 +258,19 @@ def test_refine_uploads_refines_each_new_small_image_once():
         plain.refined(noise(6, size=(1100, 1000)), 1)
     with pytest.raises(ValueError, match="refine_uploads"):
         Engine(model=model, device="cpu", refine_uploads=-1)
+
+
+def test_an_input_written_again_with_the_same_bytes_is_not_decoded_again(tmp_path, monkeypatch):
+    from artvae.serve import playground
+
+    path = tmp_path / "in.png"
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(path)
+    decodes = []
+    real = playground.load_image
+    monkeypatch.setattr(playground, "load_image", lambda *a, **k: decodes.append(1) or real(*a, **k))
+    image, digest = playground.loaded(str(path))
+    path.write_bytes(path.read_bytes())  # as a client re-sending it: a new file, same bytes
+    os.utime(path, ns=(1, 1))  # a new time, whatever the clock's resolution
+    assert playground.loaded(str(path))[1] == digest and len(decodes) == 1
+    Image.new("RGB", (40, 40), (200, 10, 30)).save(path)  # other bytes: read anew
+    assert playground.loaded(str(path))[1] != digest and len(decodes) == 2
