@@ -14,7 +14,7 @@ from artvae.measure.loadtest import ROOT
 from artvae.model.autoencoder import ArtVAE
 from artvae.model.config import ModelConfig
 from artvae.ops.latent import Code
-from artvae.serve.batching import ModelWorkers
+from artvae.serve.batching import CROWD_CALLS, ModelWorkers
 from artvae.serve.engine import Engine
 
 
@@ -77,10 +77,10 @@ def test_workers_run_with_their_own_torch_thread_count():
     assert torch.get_num_threads() == before  # the request's thread keeps its own
 
 
-def test_a_call_alone_gets_every_workers_threads_and_busy_ones_share_them():
+def test_calls_one_at_a_time_run_in_turn_on_every_workers_threads():
     workers = ModelWorkers(workers=2, threads=1)
     assert workers.call(torch.get_num_threads) == 2  # nothing else running: both cores
-    started, go = threading.Event(), threading.Event()
+    started, go, out = threading.Event(), threading.Event(), {}
 
     def first():
         threads = torch.get_num_threads()  # read at once: torch reports the last one set
@@ -88,15 +88,38 @@ def test_a_call_alone_gets_every_workers_threads_and_busy_ones_share_them():
         go.wait(10)
         return threads
 
-    out = {}
-    runner = threading.Thread(target=lambda: out.update(first=workers.call(first)))
-    runner.start()
+    a = threading.Thread(target=lambda: out.update(first=workers.call(first)))
+    a.start()
     assert started.wait(10)
-    assert workers.call(torch.get_num_threads) == 1  # the other worker is busy: one core each
+    b = threading.Thread(target=lambda: out.update(second=workers.call(torch.get_num_threads)))
+    b.start()
+    b.join(0.3)
+    assert b.is_alive()  # one call beside another is not a crowd: it waits its turn
     go.set()
-    runner.join(10)
-    assert out["first"] == 2
-    assert workers.call(torch.get_num_threads) == 2
+    a.join(10)
+    b.join(10)
+    assert out == {"first": 2, "second": 2}
+
+
+def test_crowded_calls_run_side_by_side_on_their_own_threads():
+    workers = ModelWorkers(workers=2, threads=1, crowd_s=60)
+    started, go = threading.Event(), threading.Event()
+    blocker = threading.Thread(target=lambda: workers.call(
+        lambda: started.set() or go.wait(10)))
+    blocker.start()
+    assert started.wait(10)
+    answers = []
+    callers = [threading.Thread(target=lambda: answers.append(
+        workers.call(torch.get_num_threads))) for _ in range(CROWD_CALLS)]
+    try:
+        for caller in callers:
+            caller.start()
+        for caller in callers:  # answered by the other worker while the first call still runs
+            caller.join(10)
+        assert answers == [1] * CROWD_CALLS
+    finally:
+        go.set()
+        blocker.join(10)
 
 
 def test_no_workers_runs_calls_inline_in_the_callers_thread():

@@ -12,12 +12,12 @@ The page records, with a MutationObserver, the moment each new result image is d
 painted. Three figures come out: milliseconds from the mouse release to the first picture of
 the released value on screen (a frame made while dragging, a quick frame, or the result; 0 where
 one showed before the release) and to the release's own final image (p50, p95 over the rounds),
-and the images shown per second while the slider was being dragged, beside the moves per
-second (a page that keeps up shows one per move). Then it uploads as many new 512 px images in the Encode tab and times the
-first picture of each on screen and its settled reconstruction (the same picture unless the
-page shows something earlier), from the moment the file is handed to the page. It is a
-benchmark to report, not a test: a shared CPU makes these figures
-drift.
+and the images shown per second while the slider was being dragged, beside the moves per second
+(a page that keeps up shows one per move). Then as many quick flicks (three moves, release):
+release to the final image. Then it uploads as many new 512 px images in the Encode tab and
+times the first picture of each on screen and the settled reconstruction, from the moment the
+file is handed to the page, and the first picture from the server's answer to the upload. It is
+a benchmark to report, not a test: a shared CPU makes these figures drift.
 """
 
 from __future__ import annotations
@@ -159,11 +159,13 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 30,
         size = page.locator("#blend-result .artvae-view").get_attribute("data-size")
         page.evaluate(OBSERVER, "#blend-result")
         made = set()  # t values already shown at full size: the app keeps those
-        for i in range(rounds):
+        flicks = []
+        for i in range(2 * rounds):  # drags, then as many quick flicks (three moves)
             page.evaluate("window.artvaeFrames = []")
             reach = 0.01 * (i // 2)  # one slider step further out every second drag
             to = 0.9 + reach if i % 2 == 0 else 0.1 - reach
-            value = _drag(page, min(1.0, max(0.0, to)), moves, pause_ms, made)
+            flick = i >= rounds
+            value = _drag(page, min(1.0, max(0.0, to)), 3 if flick else moves, pause_ms, made)
             page.wait_for_function(
                 "t => window.artvaeFrames.some(f => f.final && f.at > window.artvaeUp"
                 " && Math.abs(f.settings.t - t) < 1e-6)", arg=value)
@@ -171,6 +173,12 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 30,
                 "[window.artvaeFrames, window.artvaeDown, window.artvaeUp]")
             final = next(f for f in frames if f["final"] and f["at"] > up
                          and abs(f["settings"]["t"] - value) < 1e-6)
+            if flick:
+                if value not in made:
+                    flicks.append(final["at"] - up)
+                made |= {f["settings"]["t"] for f in frames if f["size"] == size}
+                page.wait_for_timeout(500)
+                continue
             (revisit_latencies if value in made else latencies).append(final["at"] - up)
             if value not in made:
                 firsts.append(max(0.0, min(f["at"] for f in frames
@@ -195,6 +203,8 @@ def measure(url: str, rounds: int = 8, moves: int = 25, pause_ms: int = 30,
         "drag_updates_per_s": {"median": round(statistics.median(rates), 2),
                                "all": [round(x, 2) for x in rates]},
         "moves_per_s": round(statistics.median(move_rates), 2),
+        "flick_release_to_image_ms": {"p50": round(statistics.median(flicks), 1) if flicks
+                                      else None, "all": [round(x, 1) for x in flicks]},
         "frames_while_dragging": frames_during,
         # answered from the app's results: not in release_to_image_ms
         "releases_on_a_value_made_before_ms": [round(x, 1) for x in revisit_latencies],

@@ -3,7 +3,11 @@
 A server answers many people at once from many threads (Gradio's workers). If each ran the
 model itself, two forward passes would each use every torch thread and fight over the cores.
 Instead request threads hand their model calls to `ModelWorkers`: `workers` threads, each using
-`threads` torch threads (workers x threads <= cores). A call submitted with a batch key waits
+`threads` torch threads (workers x threads <= cores). While calls come one at a time (fewer
+than CROWD_CALLS arrived in the last `crowd_s` while another was running or waiting), they run
+one after another, each on all workers x threads: one person moving a slider gets both cores of
+a 2-core machine (a 512 px decode in about 60% of the time, AVX2 float32); under load each worker
+runs its own calls side by side on its own threads. A call submitted with a batch key waits
 up to `window_s` for others with the same key (the same canvas shape, style shape and
 tiling); those run through the model as one batch. Everything else a request does (loading,
 PNG writing) stays in its own thread, alongside. With `workers=0` every call runs inline in
@@ -25,6 +29,8 @@ from functools import cache
 
 import torch
 
+CROWD_CALLS = 4  # calls arriving beside others within `crowd_s` that make the workers side by side
+
 
 def available_cores() -> int:
     """CPU cores this process may run on."""
@@ -37,11 +43,11 @@ def available_cores() -> int:
 def default_workers(concurrency: int, device: torch.device, zero_gpu: bool = False) -> int:
     """Model workers when none are asked for. On a ZeroGPU Space 0: each request runs the model
     inside its own `spaces.GPU` call. On a CPU one per request in flight, up to one per core,
-    the cores split between them: a forward pass uses a second core poorly (a 512 px decode
-    took 32 ms on one thread and 28 ms on two, bf16 on the 2-core build machine of 2026-12-05),
-    so two single-threaded workers do nearly twice the work of one with both threads (`bench
-    --load`, 8 clients: 15.0 against 12.2 requests/s there; 10.7 against 10.0 on the EPYC of
-    2026-12-02). On an accelerator 1: it runs one forward at a time anyway, and batches carry
+    the cores split between them: two single-threaded workers do more work than one with both
+    threads (`bench --load`, 8 clients: 15.0 against 12.2 requests/s on the 2-core Xeon of
+    2026-12-05; 10.7 against 10.0 on the EPYC of 2026-12-02), and a call that runs alone gets
+    both threads all the same (`ModelWorkers`: a 512 px decode 213 -> 133 ms on 2 AVX2 cores
+    in float32). On an accelerator 1: it runs one forward at a time anyway, and batches carry
     the rest."""
     if zero_gpu:
         return 0
@@ -63,14 +69,16 @@ class ModelWorkers:
     same kind arriving within `window_s` of each other run as one batch of <= `max_batch`."""
 
     def __init__(self, workers: int = 1, threads: int | None = None, window_s: float = 0.005,
-                 max_batch: int = 8):
+                 max_batch: int = 8, crowd_s: float = 1.0):
         self.workers = max(0, workers)
         self.threads = threads or max(1, available_cores() // max(1, self.workers))
         self.window_s, self.max_batch = window_s, max(1, max_batch)
+        self.crowd_s = crowd_s
         self.batches = 0  # model calls run, and the items they carried: the batching's effect
         self.items = 0
         self._jobs: deque[_Job] = deque()
         self._busy = 0  # workers running a job
+        self._crowded: deque[float] = deque()  # when calls arrived while another ran or waited
         self._cond = threading.Condition()
         self._started_in: int | None = None  # the process the threads run in
         if hasattr(os, "register_at_fork"):  # a forked child has no workers and a fresh lock
@@ -79,7 +87,7 @@ class ModelWorkers:
 
     def _reset(self) -> None:
         self._jobs, self._cond, self._started_in = deque(), threading.Condition(), None
-        self._busy = 0
+        self._busy, self._crowded = 0, deque()
 
     def call(self, fn: Callable, *args, **kwargs):
         """fn(*args, **kwargs) on a model worker, alone; its result (or its exception)."""
@@ -100,15 +108,18 @@ class ModelWorkers:
                 for i in range(self.workers):
                     threading.Thread(target=self._work, name=f"artvae-model-{i}",
                                      daemon=True).start()
+            if self._busy or self._jobs:
+                self._crowded.append(time.monotonic())
             self._jobs.append(job)
             self._cond.notify_all()  # a worker holding a window open must not take the wake-up
         return job.future.result()
 
     def _take(self) -> tuple[list[_Job], int]:
         """(the next job and the others of its key that come within the window, the torch
-        threads to run them on: all the workers' where no other job runs or waits)."""
+        threads to run them on). While calls come one at a time (`serial`), a job waits for the
+        one running and takes every worker's threads."""
         with self._cond:
-            while not self._jobs:
+            while not self._jobs or (self._busy and self.serial()):
                 self._cond.wait()
             batch = [self._jobs.popleft()]
             key = batch[0].key
@@ -122,8 +133,15 @@ class ModelWorkers:
                     break
                 self._cond.wait(left)
             self._busy += 1
-            alone = self._busy == 1 and not self._jobs
-            return batch, self.threads * self.workers if alone else self.threads
+            return batch, self.threads * (self.workers if self.serial() else 1)
+
+    def serial(self) -> bool:
+        """Whether calls come one at a time: fewer than CROWD_CALLS arrived beside others in
+        the last crowd_s (hold the lock)."""
+        now = time.monotonic()
+        while self._crowded and now - self._crowded[0] > self.crowd_s:
+            self._crowded.popleft()
+        return len(self._crowded) < CROWD_CALLS
 
     def _work(self) -> None:
         threads = 0
@@ -144,6 +162,7 @@ class ModelWorkers:
             finally:
                 with self._cond:
                     self._busy -= 1
+                    self._cond.notify_all()  # a job waiting for this one (`serial`) goes next
             for job, result in zip(batch, results, strict=True):
                 job.future.set_result(result)
             del results, batch
