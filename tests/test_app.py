@@ -409,21 +409,6 @@ def test_a_server_file_smuggled_in_as_an_upload_is_refused(app_url):
 
 # ---- start-up --------------------------------------------------------------------------------
 
-def test_server_honours_env_port_and_auth(tmp_path, tiny_weights):
-    import httpx
-
-    port = free_port()
-    with running_app(tmp_path, "--auth", "ada:lovelace", weights=tiny_weights,
-                     env={"GRADIO_SERVER_PORT": str(port)}) as (_, url):
-        assert url == f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{url}/config").status_code == 401  # what a client reads first
-        call = httpx.post(f"{url}/gradio_api/call/sample", json={"data": [0]})
-        assert call.status_code == 401  # the API itself, not just the page
-        wrong = httpx.post(f"{url}/login", data={"username": "ada", "password": "babbage"})
-        assert wrong.status_code == 400 and not wrong.cookies  # Gradio's no to a wrong password
-        still_serving(Client(url, auth=("ada", "lovelace"), verbose=False))
-
-
 def test_missing_weights_stop_start_up_with_a_message(tmp_path):
     """`python app.py` exits with the message, before building a page (its main, run here:
     a SystemExit with a message is what Python prints to stderr and exits 1 with)."""
@@ -435,9 +420,21 @@ def test_missing_weights_stop_start_up_with_a_message(tmp_path):
 
 @pytest.mark.skipif(not BUNDLED.exists(), reason=f"the trained checkpoint is not bundled yet "
                                                  f"({BUNDLED.relative_to(ROOT)} is missing)")
-def test_bundled_checkpoint_end_to_end(tmp_path):
-    with running_app(tmp_path, "--port", str(free_port())) as (_, url):
-        client = Client(url, verbose=False)
+def test_bundled_checkpoint_end_to_end_behind_the_env_port_and_a_login(tmp_path):
+    """The app as people start it, on the bundled weights, with the port from the environment
+    and a login (one start-up for both: each costs seconds)."""
+    import httpx
+
+    port = free_port()
+    with running_app(tmp_path, "--auth", "ada:lovelace",
+                     env={"GRADIO_SERVER_PORT": str(port)}) as (_, url):
+        assert url == f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/config").status_code == 401  # what a client reads first
+        call = httpx.post(f"{url}/gradio_api/call/sample", json={"data": [0]})
+        assert call.status_code == 401  # the API itself, not just the page
+        wrong = httpx.post(f"{url}/login", data={"username": "ada", "password": "babbage"})
+        assert wrong.status_code == 400 and not wrong.cookies  # Gradio's no to a wrong password
+        client = Client(url, auth=("ada", "lovelace"), verbose=False)
         image, psnr, *_, recipe = client.predict(handle_file(BRICKS), api_name="/encode")
         assert recipe["weights"].startswith("artvae-textures#")
         assert psnr > flat_colour_psnr(BRICKS) + 1.0  # trained: beats its own mean colour

@@ -113,7 +113,7 @@ class Encode(Tab):
         self.settle([self.refine.input])
         self.settle([self.image.input], self.encode_upload)
         self.follow(self.named, self.encode_live, view)
-        self.after(examples.load_input_event)
+        self.after(examples.load_input_event, self.encode_upload)
 
     def _more_and_expand(self) -> None:
         """"More like this" and "Expand", below the reconstruction, and their events."""

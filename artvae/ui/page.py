@@ -157,22 +157,22 @@ class Tab:
     def restorable(self) -> list:
         return [*self.controls.values(), *self.named]
 
-    def event(self) -> dict:
-        """The tab's settling run, as keyword arguments of an event."""
-        return dict(fn=runs_model(self.fn, len(self.outputs)),
+    def event(self, fn: Callable | None = None) -> dict:
+        """The tab's settling run (or `fn`'s: a generator may show a picture before the
+        result), as keyword arguments of an event."""
+        return dict(fn=runs_model(fn or self.fn, len(self.outputs)),
                     inputs=self.inputs + self.page.shared + self.extra, outputs=self.outputs,
                     **RAW)
 
     def settle(self, triggers: list, fn: Callable | None = None) -> None:
-        """Run the tab (or `fn`: a generator may show a picture before the result) on
-        `triggers`, then write its download."""
-        event = self.event() | ({"fn": runs_model(fn, len(self.outputs))} if fn else {})
-        gr.on(triggers, show_progress="minimal", **event).success(
+        """Run the tab (or `fn`, see `event`) on `triggers`, then write its download."""
+        gr.on(triggers, show_progress="minimal", **self.event(fn)).success(
             self.page.download, self.state, self.file, **RAW)
 
-    def after(self, event) -> None:
-        """Run the tab after `event` (examples loaded, a sample sent), then write its download."""
-        event.then(**self.event()).success(self.page.download, self.state, self.file, **RAW)
+    def after(self, event, fn: Callable | None = None) -> None:
+        """Run the tab (or `fn`) after `event` (examples loaded, a sample sent), then write its
+        download."""
+        event.then(**self.event(fn)).success(self.page.download, self.state, self.file, **RAW)
 
     def follow(self, sliders: list, live_fn: Callable, view: gr.HTML) -> None:
         """While `sliders` move, `view` follows them (the latest value only, `live_fn`); on
