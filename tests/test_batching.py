@@ -77,7 +77,12 @@ def test_workers_run_with_their_own_torch_thread_count():
     assert torch.get_num_threads() == before  # the request's thread keeps its own
 
 
-def test_calls_one_at_a_time_run_in_turn_on_every_workers_threads():
+def test_calls_one_at_a_time_run_in_turn_on_every_workers_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # set for test workers (conftest)
+    assert ModelWorkers(workers=2, threads=1).most == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a limit the process was given holds
+    assert ModelWorkers(workers=2, threads=1).most == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
     workers = ModelWorkers(workers=2, threads=1)
     assert workers.call(torch.get_num_threads) == 2  # nothing else running: both cores
     started, go, out = threading.Event(), threading.Event(), {}
@@ -101,7 +106,8 @@ def test_calls_one_at_a_time_run_in_turn_on_every_workers_threads():
     assert out == {"first": 2, "second": 2}
 
 
-def test_crowded_calls_run_side_by_side_on_their_own_threads():
+def test_crowded_calls_run_side_by_side_on_their_own_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     workers = ModelWorkers(workers=2, threads=1, crowd_s=60)
     started, go = threading.Event(), threading.Event()
     blocker = threading.Thread(target=lambda: workers.call(

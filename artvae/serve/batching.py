@@ -5,9 +5,10 @@ model itself, two forward passes would each use every torch thread and fight ove
 Instead request threads hand their model calls to `ModelWorkers`: `workers` threads, each using
 `threads` torch threads (workers x threads <= cores). While calls come one at a time (fewer
 than CROWD_CALLS arrived in the last `crowd_s` while another was running or waiting), they run
-one after another, each on all workers x threads: one person moving a slider gets both cores of
-a 2-core machine (a 512 px decode in about 60% of the time, AVX2 float32); under load each worker
-runs its own calls side by side on its own threads. A call submitted with a batch key waits
+one after another, each on all workers x threads (at most OMP_NUM_THREADS, where it is set):
+one person moving a slider gets both cores of a 2-core machine (a 512 px decode in about 60% of
+the time, AVX2 float32); under load each worker runs its own calls side by side on its own
+threads. A call submitted with a batch key waits
 up to `window_s` for others with the same key (the same canvas shape, style shape and
 tiling); those run through the model as one batch. Everything else a request does (loading,
 PNG writing) stays in its own thread, alongside. With `workers=0` every call runs inline in
@@ -74,6 +75,11 @@ class ModelWorkers:
         self.threads = threads or max(1, available_cores() // max(1, self.workers))
         self.window_s, self.max_batch = window_s, max(1, max_batch)
         self.crowd_s = crowd_s
+        # what a call coming alone may take: every worker's threads, within OMP_NUM_THREADS
+        limit = os.environ.get("OMP_NUM_THREADS", "")
+        self.most = self.threads * max(1, self.workers)
+        if limit.isdigit() and int(limit) > 0:
+            self.most = max(self.threads, min(self.most, int(limit)))
         self.batches = 0  # model calls run, and the items they carried: the batching's effect
         self.items = 0
         self._jobs: deque[_Job] = deque()
@@ -133,7 +139,7 @@ class ModelWorkers:
                     break
                 self._cond.wait(left)
             self._busy += 1
-            return batch, self.threads * (self.workers if self.serial() else 1)
+            return batch, self.most if self.serial() else self.threads
 
     def serial(self) -> bool:
         """Whether calls come one at a time: fewer than CROWD_CALLS arrived beside others in
