@@ -122,10 +122,10 @@ class ModelWorkers:
 
     def _take(self) -> tuple[list[_Job], int]:
         """(the next job and the others of its key that come within the window, the torch
-        threads to run them on). While calls come one at a time (`serial`), a job waits for the
+        threads to run them on). While calls come one at a time (`_serial`), a job waits for the
         one running and takes every worker's threads."""
         with self._cond:
-            while not self._jobs or (self._busy and self.serial()):
+            while not self._jobs or (self._busy and self._serial()):
                 self._cond.wait()
             batch = [self._jobs.popleft()]
             key = batch[0].key
@@ -139,9 +139,9 @@ class ModelWorkers:
                     break
                 self._cond.wait(left)
             self._busy += 1
-            return batch, self.most if self.serial() else self.threads
+            return batch, self.most if self._serial() else self.threads
 
-    def serial(self) -> bool:
+    def _serial(self) -> bool:
         """Whether calls come one at a time: fewer than CROWD_CALLS arrived beside others in
         the last crowd_s (hold the lock)."""
         now = time.monotonic()
@@ -168,7 +168,7 @@ class ModelWorkers:
             finally:
                 with self._cond:
                     self._busy -= 1
-                    self._cond.notify_all()  # a job waiting for this one (`serial`) goes next
+                    self._cond.notify_all()  # a job waiting for this one (`_serial`) goes next
             for job, result in zip(batch, results, strict=True):
                 job.future.set_result(result)
             del results, batch

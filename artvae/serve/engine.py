@@ -68,6 +68,15 @@ def checked_size(size: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
+def remember(cache: OrderedDict, key, value, most: int) -> None:
+    """Keep `value` in `cache` under `key` as the newest entry, the oldest dropped beyond
+    `most` (hold the cache's lock)."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > most:
+        cache.popitem(last=False)
+
+
 def file_stamp(source) -> tuple | None:
     """(path, inode, size, mtime in ns) of a file source, None for any other source (or a path
     that cannot be read: the loader then says why). Equal stamps: the same bytes, short of a
@@ -160,9 +169,7 @@ class Engine:
                 return self._sized[(key, size)]
         sized = self.workers.call(generate.expanded, self.model, code, size)
         with self._lock:
-            self._sized[(key, size)] = sized
-            while len(self._sized) > SIZED_CACHE:
-                self._sized.popitem(last=False)
+            remember(self._sized, (key, size), sized, SIZED_CACHE)
         return sized
 
     def _identified(self, source) -> tuple[str, Image.Image | Code]:
@@ -181,9 +188,7 @@ class Engine:
         key = image_digest(image)
         with self._lock:
             if stamp:
-                self._digests[stamp] = key
-                while len(self._digests) > FILE_DIGESTS:
-                    self._digests.popitem(last=False)
+                remember(self._digests, stamp, key, FILE_DIGESTS)
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return key, self._cache[key]
@@ -201,12 +206,10 @@ class Engine:
                 or self.upload_refine_steps(image)):
             return None
         x = pad_to_multiple(ArtVAE.to_model_range(image_to_tensor(image)))
-        structure, style = self.workers.call(self._encode, x, False, None, True)
+        structure, style = self.workers.call(self._encode, x, uncorrected=True)
         code = Code(structure, style, (image.height, image.width), encoded=True)
         with self._lock:
-            self._guesses[key] = code
-            while len(self._guesses) > GUESSES:
-                self._guesses.popitem(last=False)
+            remember(self._guesses, key, code, GUESSES)
         return code
 
     def _encode_keyed(self, source) -> tuple[str, Code]:
@@ -220,12 +223,10 @@ class Engine:
         if steps := self.upload_refine_steps(image):
             structure, style = self.workers.call(self._refine, x, steps, False)
         else:
-            structure, style = self.workers.call(self._encode, x, False, guess)
+            structure, style = self.workers.call(self._encode, x, guess=guess)
         code = Code(structure, style, (image.height, image.width), encoded=True)
         with self._lock:
-            self._cache[key] = code
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            remember(self._cache, key, code, self._cache_size)
         return key, code
 
     def decode(self, code: Code, tileable: bool = False, shrink: int = 1,
@@ -335,9 +336,7 @@ class Engine:
         structure, style = self.workers.call(self._refine, x, steps, tileable)
         code = Code(structure, style, (image.height, image.width), encoded=True)
         with self._lock:
-            self._sized[key] = code
-            while len(self._sized) > SIZED_CACHE:
-                self._sized.popitem(last=False)
+            remember(self._sized, key, code, SIZED_CACHE)
         return code
 
     def mix(self, sources: list, weights: list[float], structure_from: int | None = 0,

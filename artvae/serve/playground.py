@@ -48,7 +48,7 @@ from artvae.ops.palette import (
 from artvae.ops.restyle import CONTROL_RANGE, SCALE_RANGE, check_edits
 
 from .checks import flag, number, number_list, one_of, whole_number
-from .engine import GUESS_SHRINK, MAX_REFINE_STEPS, MAX_SIDE, Engine, checked_size
+from .engine import GUESS_SHRINK, MAX_REFINE_STEPS, MAX_SIDE, Engine, checked_size, remember
 from .pictures import structure_picture, style_chart
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # output side in pixels: bounded work per request
@@ -117,9 +117,7 @@ def _decoded(key: bytes, data: bytes) -> tuple[Image.Image, str]:
     image = load_image(data, max_side=MAX_SIDE)
     made = image, image_digest(image)
     with _DECODED_LOCK:
-        _DECODED[key] = made
-        while len(_DECODED) > DECODED_FILES:
-            _DECODED.popitem(last=False)
+        remember(_DECODED, key, made, DECODED_FILES)
     return made
 
 
